@@ -1,0 +1,48 @@
+// Package broker owns the product's MQTT broker: mochi-mqtt embedded with the
+// fleet's authentication and topic ACL, listening on TCP (optionally TLS)
+// and in memory.
+//
+// # Who may connect
+//
+// A meter signs in with its DRN as username and client identifier and
+// MeterPassword(fleetSecret, drn) as password; the broker recomputes the
+// password at every connect, so it stores nothing per meter. Accounts (see
+// Account and Role) sign in with their own username and password.
+//
+// # What each may do
+//
+// Topics are those of protocol/wire: sts/v1/meters/{drn}/{kind}.
+//
+//   - A meter subscribes only to its own token topic and publishes only its
+//     own result, telemetry and status topics (its last will included).
+//   - RoleVendor publishes to any meter's token topic and reads results
+//     and status, through shared subscriptions too (wire.SharedResultFilter).
+//   - RoleAnalytics reads results, telemetry and status.
+//
+// Only status messages may be retained. Everything else is refused and
+// counted by kind (Stats, and broker_refusals_total). MQTT 3.1.1 has no way
+// to tell a client its publish was refused: the broker acknowledges it and
+// drops it, as mosquitto does, so the counters are how a refusal is seen. A
+// refused subscription gets the SUBACK return code 0x80.
+//
+// # Sessions
+//
+// Sessions of clients connecting with CleanSession=false are kept in memory
+// for Config.SessionExpiry after they disconnect, and QoS 1 messages for
+// them are queued (up to Config.MaxInflight) and delivered when they
+// reconnect. Nothing survives a restart of the broker.
+//
+// # In memory
+//
+// Dial returns a net.Conn whose other end is served by the broker as if it
+// had been accepted on a socket. It is buffered like a socket (net.Pipe is
+// not, and two MQTT peers writing to each other over it can block each
+// other), and it uses no file descriptor, so one process can run the
+// broker and thousands of meters.
+//
+// # Lifecycle and concurrency
+//
+// New, then Start and Shutdown (or Run). Shutdown stops intake, disconnects
+// the clients, closes their connections and waits for every goroutine the
+// package started. All methods of Broker are safe for concurrent use.
+package broker
