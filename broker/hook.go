@@ -50,7 +50,7 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect,
 		mqtt.OnConnectAuthenticate,
-		mqtt.OnSessionEstablished,
+		mqtt.OnSessionEstablish,
 		mqtt.OnACLCheck,
 		mqtt.OnSubscribe,
 		mqtt.OnPublish,
@@ -137,8 +137,9 @@ func (h *hook) authenticate(user string, password []byte) bool {
 	return subtle.ConstantTimeCompare(password, []byte(want)) == 1
 }
 
-// OnSessionEstablished implements mqtt.Hook.
-func (h *hook) OnSessionEstablished(*mqtt.Client, packets.Packet) {
+// OnSessionEstablish implements mqtt.Hook; mochi calls it before sending
+// the CONNACK, so a client that sees its connection accepted is counted.
+func (h *hook) OnSessionEstablish(*mqtt.Client, packets.Packet) {
 	h.stats.connects.Add(1)
 }
 

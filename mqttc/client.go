@@ -172,11 +172,12 @@ func (c *Client) connectionLost(_ paho.Client, err error) {
 // After a reconnection without a session (a clean session, or a broker
 // that restarted) it makes the subscriptions again.
 func (c *Client) connected(paho.Client) {
+	present := c.present.Load()
 	c.mu.Lock()
 	c.connects++
 	first, closed := c.connects == 1, c.closed
 	var subs []Subscription
-	if !c.present.Load() {
+	if !present {
 		subs = slices.Clone(c.subs)
 	}
 	if !first && !closed {
@@ -196,9 +197,9 @@ func (c *Client) connected(paho.Client) {
 				"topic", s.Filter, "err", err)
 		}
 	}
-	c.log.Debug("mqtt reconnected", "client_id", c.opts.ClientID, "resubscribed", len(subs))
+	c.log.Debug("mqtt reconnected", "client_id", c.opts.ClientID, "session_present", present)
 	if c.opts.OnReconnect != nil {
-		c.opts.OnReconnect()
+		c.opts.OnReconnect(present)
 	}
 }
 
@@ -211,8 +212,8 @@ func (c *Client) Publish(ctx context.Context, topic string, qos byte, retained b
 	if qos > 2 {
 		return fmt.Errorf("publish to %s: QoS %d, want 0, 1 or 2", topic, qos)
 	}
-	if c.isClosed() {
-		return fmt.Errorf("publish to %s: %w", topic, ErrClosed)
+	if err := c.usable(ctx); err != nil {
+		return fmt.Errorf("publish to %s: %w", topic, err)
 	}
 	if err := wait(ctx, c.paho.Publish(topic, qos, retained, payload)); err != nil {
 		return fmt.Errorf("publish to %s: %w", topic, err)
@@ -229,8 +230,8 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, h Handl
 	if err := s.validate(); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if c.isClosed() {
-		return fmt.Errorf("subscribe to %s: %w", filter, ErrClosed)
+	if err := c.usable(ctx); err != nil {
+		return fmt.Errorf("subscribe to %s: %w", filter, err)
 	}
 	return c.subscribeOnce(ctx, s, false)
 }
@@ -303,8 +304,8 @@ func (c *Client) subscribePacket(ctx context.Context, s Subscription) (byte, err
 // Unsubscribe ends the subscriptions to the filters and waits for the
 // broker's UNSUBACK.
 func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
-	if c.isClosed() {
-		return fmt.Errorf("unsubscribe: %w", ErrClosed)
+	if err := c.usable(ctx); err != nil {
+		return fmt.Errorf("unsubscribe from %v: %w", filters, err)
 	}
 	c.mu.Lock()
 	c.subs = slices.DeleteFunc(c.subs, func(s Subscription) bool {
@@ -349,10 +350,16 @@ func (c *Client) SessionPresent() bool { return c.sessionPresent }
 // were dropped because Options.DefaultHandler is nil.
 func (c *Client) Unhandled() uint64 { return c.unhandled.Load() }
 
-func (c *Client) isClosed() bool {
+// usable returns ErrClosed after Disconnect, or the context's error if it
+// has ended already, so that nothing is sent on its behalf.
+func (c *Client) usable(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return ctx.Err()
 }
 
 // wait waits for a paho token or the context, whichever comes first.

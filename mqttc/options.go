@@ -85,9 +85,11 @@ type Options struct {
 	// OnConnectionLost is called, on its own goroutine, with the reason
 	// each time the connection is lost.
 	OnConnectionLost func(err error)
-	// OnReconnect is called after an automatic reconnection, once the
-	// subscriptions are made again.
-	OnReconnect func()
+	// OnReconnect is called after each automatic reconnection, with the
+	// CONNACK's session-present flag: true when the broker kept the
+	// session (and sends what it queued), false when the subscriptions
+	// had to be made again, which is done before the call.
+	OnReconnect func(sessionPresent bool)
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }
