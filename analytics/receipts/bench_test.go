@@ -3,6 +3,7 @@ package receipts
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"runtime"
 	"testing"
@@ -69,6 +70,18 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if r := Parse(m); r.Status != StatusAccept {
 			b.Fatal(r.Reason)
+		}
+	}
+}
+
+// BenchmarkGenerator measures the synthetic export alone, to tell its cost
+// from the import's in BenchmarkImportLarge.
+func BenchmarkGenerator(b *testing.B) {
+	const size = 100 << 20
+	b.SetBytes(size)
+	for b.Loop() {
+		if _, err := io.Copy(io.Discard, newReceiptStream(size, 50_000)); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
