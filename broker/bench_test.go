@@ -102,7 +102,8 @@ func BenchmarkSessionMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		conns = append(conns, conn)
-		if _, err := conn.Write(connectPacket(drn, broker.MeterPassword(fleetSecret, drn))); err != nil {
+		pk := connectPacket(drn, broker.MeterPassword(fleetSecret, drn))
+		if _, err := conn.Write(pk); err != nil {
 			b.Fatal(err)
 		}
 		ack := make([]byte, 4)
