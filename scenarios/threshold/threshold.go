@@ -69,8 +69,8 @@ func (o Op) String() string {
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// holds reports whether got op want.
-func (o Op) holds(got, want float64) bool {
+// Holds reports whether got op want.
+func (o Op) Holds(got, want float64) bool {
 	switch o {
 	case Less:
 		return got < want
@@ -86,6 +86,16 @@ func (o Op) holds(got, want float64) bool {
 		return got != want
 	}
 	return false
+}
+
+// ParseOp reads an operator: < <= > >= == or !=.
+func ParseOp(s string) (Op, error) {
+	for i, n := range opNames {
+		if n == s {
+			return Op(i), nil
+		}
+	}
+	return 0, fmt.Errorf("operator %q: want < <= > >= == or !=", s)
 }
 
 // Threshold is one parsed expression. The zero value is not a valid
@@ -172,7 +182,7 @@ func (t Threshold) Eval(src Source) Result {
 		r.Value = float64(n) / float64(vended)
 		r.Got = strconv.FormatFloat(r.Value, 'g', 4, 64)
 	}
-	r.Pass = t.Op.holds(r.Value, t.Value)
+	r.Pass = t.Op.Holds(r.Value, t.Value)
 	return r
 }
 
