@@ -30,7 +30,9 @@
 // Sessions of clients connecting with CleanSession=false are kept in memory
 // for Config.SessionExpiry after they disconnect, and QoS 1 messages for
 // them are queued (up to Config.MaxInflight) and delivered when they
-// reconnect. Nothing survives a restart of the broker.
+// reconnect. Nothing survives a restart of the broker. A message for a
+// shared subscription goes to a connected member of the group when there is
+// one, so a vendor that is away does not hold back its share.
 //
 // # In memory
 //

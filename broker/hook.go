@@ -54,6 +54,7 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnACLCheck,
 		mqtt.OnSubscribe,
 		mqtt.OnPublish,
+		mqtt.OnSelectSubscribers,
 	}, []byte{b})
 }
 
@@ -182,4 +183,38 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	h.log.Debug("mqtt publish refused",
 		"user", string(cl.Properties.Username), "topic", pk.TopicName)
 	return pk, packets.CodeSuccessIgnore
+}
+
+// OnSelectSubscribers implements mqtt.Hook: it picks the member of each
+// shared subscription group that receives a message. [MQTT-4.8.2] leaves
+// the choice to the broker; mochi's own takes any member, and a member
+// with a persistent session that is away would hold its share until it
+// returns. This prefers a connected member, at random, and falls back to
+// one that is away only when none is connected.
+func (h *hook) OnSelectSubscribers(subs *mqtt.Subscribers, _ packets.Packet) *mqtt.Subscribers {
+	subs.SharedSelected = make(map[string]packets.Subscription, len(subs.Shared))
+	for _, group := range subs.Shared {
+		var (
+			pick  string
+			sub   packets.Subscription
+			found bool
+		)
+		for id, s := range group {
+			if !found {
+				pick, sub, found = id, s, true
+			}
+			if cl, ok := h.server.Clients.Get(id); ok && !cl.Closed() {
+				pick, sub = id, s
+				break
+			}
+		}
+		if !found {
+			continue
+		}
+		if prev, ok := subs.SharedSelected[pick]; ok {
+			sub = prev.Merge(sub)
+		}
+		subs.SharedSelected[pick] = sub
+	}
+	return subs
 }

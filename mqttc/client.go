@@ -324,7 +324,9 @@ func (c *Client) Unsubscribe(ctx context.Context, filters ...string) error {
 // Disconnect sends DISCONNECT (so the broker discards the will), waiting
 // up to quiesce for work in progress, and closes the client for good: a
 // client is never reused, so Connect again for a new one. Calls after the
-// first do nothing.
+// first do nothing. Acknowledgements not yet sent when the connection
+// closes are lost, and the broker delivers those messages again to the
+// next session: give quiesce a few milliseconds when that matters.
 func (c *Client) Disconnect(quiesce time.Duration) {
 	c.mu.Lock()
 	if c.closed {
