@@ -230,6 +230,9 @@ func TestQueuedMessagesNeedRoutesAtConnect(t *testing.T) {
 	o.Subscriptions = nil
 	bare := connect(t, o)
 	waitFor(t, "the queued token to be dropped", func() bool { return bare.Unhandled() == 1 })
+	waitFor(t, "the dropped token to be acknowledged", func() bool {
+		return b.Stats().Inflight == 0
+	})
 	bare.Disconnect(0)
 	waitFor(t, "the meter to go offline", func() bool { return b.Stats().ClientsConnected == 1 })
 
