@@ -1,33 +1,63 @@
-// Command fleet simulates fleets of virtual STS prepaid meters. Each
-// subcommand reads its flags into a config struct and hands it to a run
-// function; the logic lives in the packages.
+// Command fleet simulates fleets of STS prepaid meters. With no arguments
+// it runs everything in one process (an MQTT broker, the vending service
+// and 1,000 meters) through a few simulated days and prints the summary;
+// `fleet run` is the same run. Each subcommand reads its flags into a
+// config struct and hands it to a run function; the logic lives in the
+// packages.
 package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		// cobra has printed the error.
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// newRootCmd builds the fleet command with all its subcommands.
+// run executes one command line and returns the exit code: 0 on success,
+// 1 with the error on stderr otherwise (a run whose conservation checks
+// failed included).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// cobra prints the error.
+	if err := root.ExecuteContext(ctx); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// newRootCmd builds the fleet command with all its subcommands. The root
+// itself is the run, with the run's flags.
 func newRootCmd() *cobra.Command {
+	cfg := defaultRunConfig()
 	root := &cobra.Command{
-		Use:           "fleet",
-		Short:         "Simulate fleets of STS prepaid meters",
+		Use:   "fleet",
+		Short: "Simulate fleets of STS prepaid meters",
+		Long: "fleet with no arguments runs the product in one process: an MQTT broker, the\n" +
+			"vending service with a fresh vending key, and 1,000 meters whose customers buy\n" +
+			"tokens that reach them over MQTT, through 3 simulated days in about a minute.\n" +
+			"It prints a summary and exits non-zero when conservation fails. The flags point\n" +
+			"any part at an external server instead.",
+		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAll(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	root.AddCommand(newMeterCmd())
+	addRunFlags(root, &cfg)
+	root.AddCommand(newRunCmd(), newMeterCmd())
 	return root
 }
