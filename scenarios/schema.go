@@ -117,12 +117,12 @@ func validateSchema(doc *yaml.Node) ([]Problem, error) {
 // collectLeaves gathers the innermost errors: those that say what is
 // wrong rather than which branch failed.
 func collectLeaves(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
-	if len(e.Causes) == 0 {
+	// A property name's error is about the key: its causes are located
+	// in the name, not in the document.
+	if _, names := e.ErrorKind.(*kind.PropertyNames); names || len(e.Causes) == 0 {
 		*out = append(*out, e)
 		return
 	}
-	// A oneOf whose branches all fail on the type says so best itself:
-	// "want one of ...". Report the branch errors otherwise.
 	for _, c := range e.Causes {
 		collectLeaves(c, out)
 	}
@@ -145,6 +145,22 @@ func leafProblem(doc *yaml.Node, e *jsonschema.ValidationError, p *message.Print
 		}
 	case *kind.Required:
 		msg = "missing required field " + quoteAll(k.Missing)
+	case *kind.PropertyNames:
+		pr := problemAt(doc, path, fmt.Sprintf("%q is not allowed here", k.Property))
+		var leaves []*jsonschema.ValidationError
+		for _, c := range e.Causes {
+			collectLeaves(c, &leaves)
+		}
+		if len(leaves) > 0 {
+			pr.Msg += ": " + leaves[0].ErrorKind.LocalizedString(p)
+		}
+		// The error's instance location is not reliable for property
+		// names: find the key in the document instead.
+		if kpath, ok := findKey(doc, k.Property); ok {
+			pr.Field = fieldName(kpath[:len(kpath)-1])
+			pr.Line, pr.Column = keyPosition(doc, kpath[:len(kpath)-1], k.Property)
+		}
+		return pr
 	}
 	return problemAt(doc, path, msg)
 }
@@ -219,6 +235,44 @@ func child(n *yaml.Node, seg string) *yaml.Node {
 	return nil
 }
 
+// findKey returns the path of the first mapping key with this name, in
+// document order.
+func findKey(doc *yaml.Node, name string) ([]string, bool) {
+	var walk func(n *yaml.Node, path []string, depth int) ([]string, bool)
+	walk = func(n *yaml.Node, path []string, depth int) ([]string, bool) {
+		if depth > maxDepth {
+			return nil, false
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p, ok := walk(c, path, depth+1); ok {
+					return p, true
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				p := append(slices.Clone(path), k)
+				if k == name {
+					return p, true
+				}
+				if q, ok := walk(n.Content[i+1], p, depth+1); ok {
+					return q, true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				if p, ok := walk(c, append(slices.Clone(path), strconv.Itoa(i)), depth+1); ok {
+					return p, true
+				}
+			}
+		}
+		return nil, false
+	}
+	return walk(doc, nil, 0)
+}
+
 // keyPosition returns the line and column of a key of the mapping at path.
 func keyPosition(doc *yaml.Node, path []string, key string) (int, int) {
 	m := resolveAlias(lookup(doc, path))
@@ -253,12 +307,21 @@ func jsonValue(doc *yaml.Node) (any, error) {
 		}
 		n = n.Content[0]
 	}
-	return convert(n, 0)
+	budget := maxNodes
+	return convert(n, 0, &budget)
 }
 
-func convert(n *yaml.Node, depth int) (any, error) {
+// maxNodes bounds the values a document expands to, aliases included, so
+// that a file of nested aliases cannot take the memory of the machine.
+const maxNodes = 200_000
+
+func convert(n *yaml.Node, depth int, budget *int) (any, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("line %d: nested deeper than %d levels", n.Line, maxDepth)
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("line %d: the document expands to more than %d values",
+			n.Line, maxNodes)
 	}
 	n = resolveAlias(n)
 	switch n.Kind {
@@ -272,7 +335,7 @@ func convert(n *yaml.Node, depth int) (any, error) {
 			if _, dup := m[k.Value]; dup {
 				return nil, fmt.Errorf("line %d: field %q given twice", k.Line, k.Value)
 			}
-			v, err := convert(n.Content[i+1], depth+1)
+			v, err := convert(n.Content[i+1], depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -282,7 +345,7 @@ func convert(n *yaml.Node, depth int) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := convert(c, depth+1)
+			v, err := convert(c, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	// cobra prints the error.
 	if err := root.ExecuteContext(ctx); err != nil {
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
@@ -58,6 +58,6 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	addRunFlags(root, &cfg)
-	root.AddCommand(newRunCmd(), newMeterCmd())
+	root.AddCommand(withScenarioFiles(newRunCmd()), newMeterCmd(), newScenariosCmd())
 	return root
 }
