@@ -1,0 +1,197 @@
+package load
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/stsfleet/stsfleet/scenarios/threshold"
+)
+
+var testNames = Names{
+	Kind: "vend", Unit: "tokens", Issued: "tokens_vended",
+	States: [numStates]string{"tokens_accepted", "tokens_rejected", "tokens_failed",
+		"tokens_timed_out", "tokens_lost"},
+	Latencies: []string{"vend_to_credit", "vend_to_issue"},
+}
+
+// fakeClock is a wall clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// record plays a small run into a recorder: five requests a second for
+// three seconds, each ending as the table says.
+func record(t *testing.T, reg prometheus.Registerer) Result {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	p := Constant(5, 3*time.Second)
+	var met *Metrics
+	if reg != nil {
+		var err error
+		if met, err = NewMetrics(reg, testNames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewRecorder(RecorderConfig{Names: testNames, Profile: p, Start: clk.t,
+		Now: clk.now, Metrics: met})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := []struct {
+		state  State
+		detail string
+	}{
+		{Accepted, ""}, {Accepted, ""}, {Rejected, "crc_error"}, {Failed, "http_503"},
+		{Accepted, ""},
+	}
+	start := clk.t
+	for k := range 15 {
+		intended := start.Add(time.Duration(k) * 200 * time.Millisecond)
+		clk.t = intended
+		r.Fired(Arrival{Seq: int64(k), Intended: intended, Rate: 5})
+		end := ends[k%len(ends)]
+		if end.state != Failed {
+			r.Issued()
+			r.Observe("vend_to_issue", 2*time.Millisecond)
+		}
+		if k == 14 {
+			// The last one never hears back.
+			clk.advance(10 * time.Second)
+			r.Settle(Lost, "")
+			continue
+		}
+		clk.advance(10 * time.Millisecond)
+		if end.state != Failed {
+			r.Observe("vend_to_credit", time.Duration(10+k)*time.Millisecond)
+		}
+		r.Settle(end.state, end.detail)
+	}
+	return r.Result()
+}
+
+func TestRecorderAccountsForEveryRequest(t *testing.T) {
+	res := record(t, nil)
+	if !res.Conserved() {
+		t.Errorf("not conserved: %+v", res.States)
+	}
+	want := map[string]int64{
+		"requests": 15, "tokens_vended": 12, "tokens_accepted": 8, "tokens_rejected": 3,
+		"tokens_failed": 3, "tokens_timed_out": 0, "tokens_lost": 1, "crc_error": 3,
+		"http_503": 3,
+	}
+	got := map[string]int64{}
+	for _, n := range res.CountNames() {
+		got[n], _ = res.Count(n)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	if n := len(res.Series); n != 13 {
+		t.Fatalf("series of %d seconds, want 13 (3 of load, the lost one at 12.8s)", n)
+	}
+	for i, sent := range []int64{5, 5, 5} {
+		if res.Series[i].Sent != sent {
+			t.Errorf("second %d: sent %d, want %d", i, res.Series[i].Sent, sent)
+		}
+	}
+	if p := res.Series[0].Latencies["vend_to_credit"]; p.Count != 4 {
+		t.Errorf("second 0: %d vend_to_credit samples, want 4", p.Count)
+	}
+	// The last accepted settles at 2.21 s: 8 of them over that span.
+	if want := 8 / 2.21; res.AchievedRate < want-1e-9 || res.AchievedRate > want+1e-9 {
+		t.Errorf("achieved rate %g, want %g", res.AchievedRate, want)
+	}
+}
+
+func TestResultJSONNamesCounts(t *testing.T) {
+	res := record(t, nil)
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]any
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		"tokens_vended": 12, "tokens_accepted": 8, "tokens_lost": 1, "tokens_timed_out": 0,
+		"requests": 15,
+	} {
+		if got, ok := top[name].(float64); !ok || got != want {
+			t.Errorf("%s = %v, want %g", name, top[name], want)
+		}
+	}
+	if _, ok := top["achieved_rate"].(float64); !ok {
+		t.Errorf("achieved_rate missing or not a number: %v", top["achieved_rate"])
+	}
+	if !strings.HasPrefix(string(b), `{"kind":"vend","achieved_rate":`) {
+		t.Errorf("JSON starts %.40s, want kind then achieved_rate", b)
+	}
+}
+
+func TestResultIsThresholdSource(t *testing.T) {
+	res := record(t, nil)
+	names := threshold.DefaultNames()
+	names.Counts = append(names.Counts, "requests", "tokens_failed", "http_503")
+	for _, tc := range []struct {
+		expr string
+		pass bool
+	}{
+		{"count(tokens_lost) == 0", false},
+		{"count(tokens_lost) <= 1", true},
+		{"count(crc_error) == 3", true},
+		{"count(http_503) > 3", false},
+		{"ratio(tokens_rejected) < 0.2", false},
+		{"ratio(tokens_rejected) <= 25%", true},
+		{"p99(vend_to_credit) < 20ms", false},
+		{"max(vend_to_credit) < 30ms", true},
+		{"p50(vend_to_issue) < 3ms", true},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			th, err := names.Parse(tc.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := th.Eval(&res)
+			if r.Err != nil || r.Pass != tc.pass {
+				t.Errorf("%s: pass %v (got %s, err %v), want %v", tc.expr, r.Pass, r.Got, r.Err,
+					tc.pass)
+			}
+		})
+	}
+	th, err := names.Parse("p99(issue_to_credit) < 1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := th.Eval(&res); r.Pass || r.Err == nil {
+		t.Errorf("a latency the run did not measure passed: %+v", r)
+	}
+}
+
+func TestRecorderMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	record(t, reg)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	want := `
+# HELP bench_requests_total Arrivals the open-model scheduler fired.
+# TYPE bench_requests_total counter
+bench_requests_total{bench="vend"} 15
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"bench_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
