@@ -216,7 +216,13 @@ func (s *Stack) startVendor(ctx, gctx context.Context) error {
 	if s.inj, err = vending.BuildInjection(s.def, keys); err != nil {
 		return fmt.Errorf("start scenario: %w", err)
 	}
-	opts := s.mqttOptions("scenario-vendor", vendorUser, hex.EncodeToString(s.secret[:8]))
+	user, password := vendorUser, hex.EncodeToString(s.secret[:8])
+	if s.broker == nil {
+		// The account given for the external broker serves the vendor too.
+		user, password = s.cfg.Username, s.cfg.Password
+	}
+	opts := s.mqttOptions("scenario-vendor-"+hex.EncodeToString(randomBytes(4)), user,
+		password)
 	var svc *vending.Service
 	ready := make(chan struct{})
 	opts.Subscriptions = []mqttc.Subscription{{Filter: wire.SharedResultFilter, QoS: 1,
