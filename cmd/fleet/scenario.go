@@ -255,8 +255,8 @@ func (g registryGatherer) Gather() ([]*dto.MetricFamily, error) {
 }
 
 // serveScenarioMetrics serves /metrics of the running scenario until stop.
-func serveScenarioMetrics(ctx context.Context, addr string, current *atomic.Pointer[prometheus.Registry],
-	stderr io.Writer) (stop func(), err error) {
+func serveScenarioMetrics(ctx context.Context, addr string,
+	current *atomic.Pointer[prometheus.Registry], stderr io.Writer) (stop func(), err error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
