@@ -202,19 +202,23 @@ type runSource struct {
 
 func (r *run) source(sum *vending.Summary) runSource {
 	acl, aclOK := r.sys.ACLRefusals()
+	b := r.base
+	if b == nil {
+		b = &vending.Summary{}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := map[string]int64{
 		"meters":            int64(len(r.meters)),
-		"tokens_vended":     sum.TokensVended,
-		"tokens_accepted":   sum.TokensAccepted,
-		"tokens_delivered":  sum.TokensDelivered,
-		"tokens_rejected":   sum.TokensRejected,
+		"tokens_vended":     sum.TokensVended - b.TokensVended,
+		"tokens_accepted":   sum.TokensAccepted - b.TokensAccepted,
+		"tokens_delivered":  sum.TokensDelivered - b.TokensDelivered,
+		"tokens_rejected":   sum.TokensRejected - b.TokensRejected,
 		"tokens_pending":    sum.TokensPending,
-		"tokens_lost":       sum.TokensLost,
-		"redeliveries":      sum.Redeliveries,
-		"publish_errors":    sum.PublishErrors,
-		"duplicate_results": sum.DuplicateResults,
+		"tokens_lost":       sum.TokensLost - b.TokensLost,
+		"redeliveries":      sum.Redeliveries - b.Redeliveries,
+		"publish_errors":    sum.PublishErrors - b.PublishErrors,
+		"duplicate_results": sum.DuplicateResults - b.DuplicateResults,
 		"false_accepts":     r.falseAcc,
 	}
 	var refused, doubles int64

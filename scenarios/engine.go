@@ -51,6 +51,8 @@ type run struct {
 	drns   []string
 	byDRN  map[string]*meterRun
 	down   bool
+	// base is the vendor's summary when the run began.
+	base *vending.Summary
 
 	// mu guards the fields below, which the result handler writes.
 	mu sync.Mutex
@@ -83,6 +85,11 @@ func Run(ctx context.Context, sc *Scenario, sys System, log *slog.Logger) *Repor
 		r.byDRN[mi.DRN] = m
 	}
 	sys.SetResultHandler(r.observe)
+	// A vendor shared with earlier runs has totals of its own: the run's
+	// thresholds count from here.
+	if base, err := sys.Summary(ctx); err == nil {
+		r.base = base
+	}
 	rep := &Report{Scenario: sc.Name, File: sc.File, Description: sc.Description}
 	for i := range sc.Steps {
 		if ctx.Err() != nil {
