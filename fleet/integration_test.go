@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -266,4 +268,47 @@ func TestRedeliveryToOfflineMeter(t *testing.T) {
 	}) {
 		t.Errorf("outcomes %v, want accept then used_error for every copy", outcomes)
 	}
+}
+
+func TestMeterHTTPView(t *testing.T) {
+	s := startStack(t, stack.Config{Meters: 2, Seed: 9, Clock: simclock.New(time.Now(), 60),
+		DBPath: filepath.Join(t.TempDir(), "ledger.db"), Fleet: quietMeters()})
+	drn := s.Definition.Meters[0].DRN
+	r := vend(t, s, drn, "2.5")
+	waitFor(t, "the token accepted", func() bool {
+		return vendState(t, s, r.VendID).State == "accepted"
+	})
+	srv := httptest.NewServer(s.Fleet.Handler())
+	defer srv.Close()
+
+	get := func(path string, want int, v any) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s: status %d, want %d", path, resp.StatusCode, want)
+		}
+		if v != nil {
+			if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+	}
+	var v fleet.MeterView
+	get("/v1/meters/"+drn, http.StatusOK, &v)
+	if v.DRN != drn || v.Credit.Remaining != "2.5" || v.Relay != "closed" || !v.Online ||
+		!slices.Contains(v.TIDs, r.TID) || len(v.Recent) != 1 ||
+		v.Recent[0].Outcome != "accept" || v.Recent[0].VendID != r.VendID {
+		t.Errorf("view %+v", v)
+	}
+	var drns []string
+	get("/v1/meters", http.StatusOK, &drns)
+	if len(drns) != 2 || !slices.Contains(drns, drn) {
+		t.Errorf("meters %v", drns)
+	}
+	get("/v1/meters/47123456783", http.StatusNotFound, nil)
+	get("/v1/meters/abc", http.StatusBadRequest, nil)
 }

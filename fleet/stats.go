@@ -84,32 +84,39 @@ func (s *stats) purchaseFailed(err error) {
 type Stats struct {
 	// Meters is the number of meters the fleet runs; Connected how many
 	// are connected now.
-	Meters    int
-	Connected int64
+	Meters    int   `json:"meters"`
+	Connected int64 `json:"connected"`
 	// Connects counts successful connections made by Start and SetOnline;
 	// Reconnects those paho made on its own after a lost connection.
-	Connects, Reconnects, ConnectionsLost uint64
+	Connects        uint64 `json:"connects"`
+	Reconnects      uint64 `json:"reconnects"`
+	ConnectionsLost uint64 `json:"connections_lost"`
 	// Restored counts meters restored from the state directory.
-	Restored uint64
+	Restored uint64 `json:"restored"`
 	// TokensReceived counts token messages received over MQTT;
 	// BadTokens those that did not decode.
-	TokensReceived, BadTokens uint64
+	TokensReceived uint64 `json:"tokens_received"`
+	BadTokens      uint64 `json:"bad_tokens"`
 	// Outcomes counts token results by outcome name, MQTT and keypad
 	// together.
-	Outcomes map[string]uint64
+	Outcomes map[string]uint64 `json:"outcomes"`
 	// Accepted and Rejected sum Outcomes: accept and kct_pending, and
 	// every other outcome.
-	Accepted, Rejected uint64
+	Accepted uint64 `json:"accepted"`
+	Rejected uint64 `json:"rejected"`
 	// TelemetrySent counts readings the broker took; TelemetryFailed
 	// those that could not be published.
-	TelemetrySent, TelemetryFailed uint64
+	TelemetrySent   uint64 `json:"telemetry_sent"`
+	TelemetryFailed uint64 `json:"telemetry_failed"`
 	// Purchases counts purchases asked for, PurchasesDone those that got
 	// a receipt, PurchasesFailed those that did not.
-	Purchases, PurchasesDone, PurchasesFailed uint64
+	Purchases       uint64 `json:"purchases"`
+	PurchasesDone   uint64 `json:"purchases_done"`
+	PurchasesFailed uint64 `json:"purchases_failed"`
 	// InFlight counts purchases with a receipt whose token has not
 	// reached the meter; Overdue those given up after a while.
-	InFlight int64
-	Overdue  uint64
+	InFlight int64  `json:"in_flight"`
+	Overdue  uint64 `json:"overdue"`
 }
 
 // Stats returns a snapshot of the fleet's counters.

@@ -132,10 +132,14 @@ func (f *Fleet) Totals(ctx context.Context) (Totals, error) {
 
 // Handler serves the fleet's HTTP API:
 //
+//	GET /v1/meters        the DRNs of the fleet's meters, a JSON array
 //	GET /v1/meters/{drn}  one meter's MeterView as JSON
 //	GET /v1/fleet         the fleet's Stats as JSON
 func (f *Fleet) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/meters", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, f.DRNs())
+	})
 	mux.HandleFunc("GET /v1/meters/{drn}", func(w http.ResponseWriter, r *http.Request) {
 		drn := r.PathValue("drn")
 		if !slices.Contains([]int{11, 13}, len(drn)) {

@@ -115,8 +115,11 @@ func (s *Stack) Summary(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", err)
 	}
-	// Analytics is not part of the stack yet: nothing is aggregated.
-	return Build(s.Fleet.Len(), v, t, s.Fleet.Stats(), 0), nil
+	sum := Build(s.Fleet.Len(), v, t, s.Fleet.Stats(), 0)
+	if s.analytics != nil {
+		s.checkAnalytics(ctx, &sum, t)
+	}
+	return sum, nil
 }
 
 // VendorSummary returns the vendor's account: the embedded service's, or

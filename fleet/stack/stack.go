@@ -84,6 +84,15 @@ type Config struct {
 	// Delivery tunes the embedded vendor's redelivery.
 	Delivery vending.DeliveryConfig
 
+	// AnalyticsUser and AnalyticsPassword are the embedded broker's
+	// analytics account, created when the password is set (Analytics
+	// needs it to read results and telemetry).
+	AnalyticsUser, AnalyticsPassword string
+	// Analytics, when set, starts analytics once the broker is up; the
+	// summary then counts its readings and checks its totals. Nil runs
+	// none, and telemetry_aggregated is 0.
+	Analytics func(ctx context.Context, p AnalyticsParts) (Analytics, error)
+
 	// HTTPListen is the address of the fleet's HTTP API and of /metrics
 	// for every part. Empty means 127.0.0.1:0.
 	HTTPListen string
@@ -120,6 +129,7 @@ type Stack struct {
 	Clock *simclock.Clock
 
 	vendorLink *vendorLink
+	analytics  Analytics
 	servers    []*http.Server
 	// addrs are the listening addresses, by name.
 	addrs   Addrs
@@ -180,6 +190,9 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	if err := s.startBroker(ctx); err != nil {
+		return err
+	}
+	if err := s.startAnalytics(ctx); err != nil {
 		return err
 	}
 	if err := s.startVendor(ctx); err != nil {
@@ -247,11 +260,18 @@ func (s *Stack) startBroker(ctx context.Context) error {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
+	accounts := []broker.Account{{Username: cfg.VendorUser, Password: cfg.VendorPassword,
+		Role: broker.RoleVendor}}
+	if cfg.AnalyticsPassword != "" {
+		if cfg.AnalyticsUser == "" {
+			cfg.AnalyticsUser = broker.DefaultAnalyticsUsername
+		}
+		accounts = append(accounts, broker.Account{Username: cfg.AnalyticsUser,
+			Password: cfg.AnalyticsPassword, Role: broker.RoleAnalytics})
+	}
 	reg := prometheus.NewRegistry()
 	b, err := broker.New(broker.Config{
-		Listen: listen, FleetSecret: cfg.FleetSecret,
-		Accounts: []broker.Account{{Username: cfg.VendorUser, Password: cfg.VendorPassword,
-			Role: broker.RoleVendor}},
+		Listen: listen, FleetSecret: cfg.FleetSecret, Accounts: accounts,
 		Logger: s.log.With("component", "broker"), Registerer: reg,
 	})
 	if err != nil {
@@ -393,7 +413,8 @@ func (s *Stack) Gatherer() prometheus.Gatherer { return s.gatherers }
 
 // Shutdown stops everything in order: the fleet (meters save their state
 // and disconnect), the HTTP servers, the vendor (its last results are
-// handled, its ledger closed), the vendor's MQTT link and the broker. It
+// handled, its ledger closed), the vendor's MQTT link, analytics and the
+// broker. It
 // is idempotent; later calls wait for the first.
 func (s *Stack) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -418,6 +439,9 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	}
 	if s.vendorLink != nil {
 		s.vendorLink.close()
+	}
+	if s.analytics != nil {
+		errs = append(errs, s.analytics.Shutdown(ctx))
 	}
 	if s.Vendor != nil {
 		errs = append(errs, s.Vendor.Close())
