@@ -47,5 +47,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newReceiptsCmd())
+	root.AddCommand(newServeCmd())
 	return root
 }

@@ -48,5 +48,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage: true,
 	}
 	root.AddCommand(newServeCmd())
+	root.AddCommand(newBridgeCmd())
 	return root
 }

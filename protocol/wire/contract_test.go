@@ -309,6 +309,7 @@ func TestExamples(t *testing.T) {
 		"Result":    func(b []byte) error { _, err := wire.DecodeResult(b); return err },
 		"Telemetry": func(b []byte) error { _, err := wire.DecodeTelemetry(b); return err },
 		"Status":    func(b []byte) error { var s wire.Status; return wire.Decode(b, &s) },
+		"VendEvent": func(b []byte) error { _, err := wire.DecodeVend(b); return err },
 	}
 	for name, m := range doc["components"].(map[string]any)["messages"].(map[string]any) {
 		examples, _ := m.(map[string]any)["examples"].([]any)

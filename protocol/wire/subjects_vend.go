@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,10 +41,12 @@ type VendEvent struct {
 }
 
 // vendUnits maps each utility a vend event may name to its register unit.
-var vendUnits = map[string]string{"electricity": "kWh", "water": "m3", "gas": "m3"}
+var vendUnits = map[string]string{
+	UtilityElectricity: UnitKWh, UtilityWater: UnitM3, UtilityGas: UnitM3,
+}
 
 // DecodeVend decodes and checks a vend event: the IDs are present, the
-// meter is a valid subject token, the utility is known and matches the unit,
+// meter is a DRN of 11 or 13 digits, the utility is known and matches the unit,
 // every amount is a non-negative decimal and the issue time is set.
 func DecodeVend(data []byte) (VendEvent, error) {
 	var e VendEvent
@@ -60,8 +63,8 @@ func (e *VendEvent) check() error {
 	if e.VendID == "" {
 		return fmt.Errorf("vend_id is empty")
 	}
-	if err := CheckSubjectToken(e.Meter); err != nil {
-		return fmt.Errorf("meter: %w", err)
+	if n := len(e.Meter); n != 11 && n != 13 || strings.Trim(e.Meter, "0123456789") != "" {
+		return fmt.Errorf("meter %q: want a DRN of 11 or 13 digits", e.Meter)
 	}
 	unit, ok := vendUnits[e.Utility]
 	if !ok {
