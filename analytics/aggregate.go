@@ -55,6 +55,8 @@ type reading struct {
 	// reason is why the relay is open; "" when it is closed.
 	reason   string
 	noCredit bool
+	// final marks the last reading of a run.
+	final bool
 }
 
 // meterState is what the aggregator keeps per meter.
@@ -98,7 +100,9 @@ type tokenState struct {
 
 // utilityTotals are the totals of one utility.
 type utilityTotals struct {
-	Meters    int64  `json:"meters"`
+	Meters int64 `json:"meters"`
+	// Finals counts the meters whose latest reading is a final one.
+	Finals    int64  `json:"finals"`
 	SupplyCut int64  `json:"supply_cut"`
 	Anomalies int64  `json:"anomalies"`
 	Vends     int64  `json:"vends"`
@@ -220,7 +224,7 @@ func checkReading(drn string, t wire.Telemetry, final bool) (reading, int, error
 	if !ok || units[u] != t.Unit {
 		return reading{}, 0, fmt.Errorf("utility %q with unit %q", t.Utility, t.Unit)
 	}
-	r := reading{seq: t.Seq}
+	r := reading{seq: t.Seq, final: t.Final}
 	for _, f := range []struct {
 		name string
 		s    string
@@ -279,6 +283,9 @@ func (a *aggregator) applyReading(drn string, u int, r reading, t wire.Telemetry
 		if m.last.noCredit {
 			old.SupplyCut--
 		}
+		if m.last.final {
+			old.Finals--
+		}
 	}
 	tot := &a.totals[u]
 	tot.Meters++
@@ -288,6 +295,9 @@ func (a *aggregator) applyReading(drn string, u int, r reading, t wire.Telemetry
 	tot.Remaining += r.remaining
 	if r.noCredit {
 		tot.SupplyCut++
+	}
+	if r.final {
+		tot.Finals++
 	}
 	m.util, m.hasReading, m.last = u, true, r
 

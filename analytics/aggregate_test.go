@@ -75,8 +75,9 @@ func TestAggregateWorkload(t *testing.T) {
 			feed(t, a, msgs)
 			got := a.summary("all", 0)
 			checkTotals(t, got, exp)
-			if got.FinalReadings != int64(tc.meters) {
-				t.Errorf("final readings = %d, want %d", got.FinalReadings, tc.meters)
+			if got.FinalReadings != int64(tc.meters) || got.MetersFinal != int64(tc.meters) {
+				t.Errorf("final readings %d, meters final %d; want %d",
+					got.FinalReadings, got.MetersFinal, tc.meters)
 			}
 			if got.LatencyMS.Count != int64(exp.accepted) || got.LatencyMS.P50 < 39 ||
 				got.LatencyMS.P50 > 41 {

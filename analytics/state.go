@@ -47,6 +47,7 @@ type savedMeter struct {
 	Remaining  Amount   `json:"remaining"`
 	Reason     string   `json:"reason,omitempty"`
 	NoCredit   bool     `json:"no_credit,omitempty"`
+	Final      bool     `json:"final,omitempty"`
 	Settled    []string `json:"settled,omitempty"`
 	Next       int      `json:"next,omitempty"`
 }
@@ -85,6 +86,7 @@ func (a *aggregator) export(consumer string, ps PartitionSet) *stateFile {
 			Util: m.util, HasReading: m.hasReading, Seq: m.last.seq,
 			Credited: m.last.credited, Consumed: m.last.consumed, Cleared: m.last.cleared,
 			Remaining: m.last.remaining, Reason: m.last.reason, NoCredit: m.last.noCredit,
+			Final:   m.last.final,
 			Settled: m.settled, Next: m.next,
 		}
 	}
@@ -131,7 +133,7 @@ func restore(st *stateFile) (*aggregator, error) {
 		}
 		a.meters[drn] = &meterState{util: m.Util, hasReading: m.HasReading,
 			last: reading{seq: m.Seq, credited: m.Credited, consumed: m.Consumed,
-				cleared: m.Cleared, remaining: m.Remaining, reason: m.Reason, noCredit: m.NoCredit},
+				cleared: m.Cleared, remaining: m.Remaining, reason: m.Reason, noCredit: m.NoCredit, final: m.Final},
 			settled: m.Settled, next: m.Next % settledMemory}
 	}
 	for _, t := range st.Tokens {

@@ -39,6 +39,9 @@ type Summary struct {
 	TelemetryAggregated int64 `json:"telemetry_aggregated"`
 	// FinalReadings counts final readings applied.
 	FinalReadings int64 `json:"final_readings"`
+	// MetersFinal counts meters whose latest reading is a final one: at
+	// the end of a run, every meter's.
+	MetersFinal int64 `json:"meters_final"`
 	// StaleReadings counts readings ignored as duplicates or older than
 	// the meter's last.
 	StaleReadings int64 `json:"stale_readings"`
@@ -160,6 +163,7 @@ func (a *aggregator) summary(partitions string, slow int64) Summary {
 			SupplyCut: t.SupplyCut, Anomalies: t.Anomalies,
 		}
 		s.TokensVended += t.Vends
+		s.MetersFinal += t.Finals
 		s.SupplyCut += t.SupplyCut
 		s.Anomalies += t.Anomalies
 	}
@@ -223,6 +227,7 @@ func Merge(sums ...Summary) Summary {
 		out.TokensPending += s.TokensPending
 		out.TelemetryAggregated += s.TelemetryAggregated
 		out.FinalReadings += s.FinalReadings
+		out.MetersFinal += s.MetersFinal
 		out.StaleReadings += s.StaleReadings
 		out.LatencyMS.Count += s.LatencyMS.Count
 		out.TelemetryLagMS.Count += s.TelemetryLagMS.Count
