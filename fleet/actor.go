@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stsfleet/stsfleet/meter"
@@ -86,6 +87,9 @@ type actor struct {
 	box      mailbox
 	// done is closed when run returns.
 	done chan struct{}
+	// up is set while the meter's connection is open, as paho reports
+	// it; it keeps the fleet's count of connected meters.
+	up atomic.Bool
 
 	m      *meter.Meter
 	client *mqttc.Client
@@ -485,7 +489,18 @@ func (a *actor) disconnect(ctx context.Context) {
 	}
 	a.client.Disconnect(100 * time.Millisecond)
 	a.client = nil
-	a.f.stats.connectedNow.Add(-1)
+	a.setUp(false)
+}
+
+// setUp records whether the connection is open, counting changes only.
+func (a *actor) setUp(up bool) {
+	if a.up.CompareAndSwap(!up, up) {
+		if up {
+			a.f.stats.connectedNow.Add(1)
+		} else {
+			a.f.stats.connectedNow.Add(-1)
+		}
+	}
 }
 
 // save writes the meter's state when a state directory is set. sync makes

@@ -30,7 +30,7 @@ func (a *actor) connect(ctx context.Context) error {
 		c, err := mqttc.Connect(ctx, a.options())
 		if err == nil {
 			a.client = c
-			a.f.stats.connectedNow.Add(1)
+			a.setUp(true)
 			a.f.stats.connects.Add(1)
 			return nil
 		}
@@ -72,6 +72,7 @@ func (a *actor) options() mqttc.Options {
 		OnReconnect:    a.handleReconnect,
 		OnConnectionLost: func(error) {
 			a.f.stats.connectionsLost.Add(1)
+			a.setUp(false)
 		},
 	}
 }
@@ -91,6 +92,7 @@ func (a *actor) handleOther(mqttc.Message) { a.f.stats.unexpected.Add(1) }
 // announces itself again.
 func (a *actor) handleReconnect(bool) {
 	a.f.stats.reconnects.Add(1)
+	a.setUp(true)
 	a.box.put(func(a *actor) {
 		if a.client != nil {
 			a.announce(a.f.ctx)
