@@ -77,6 +77,7 @@ func newRoot(e env) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newKeyCmd(e), newTokenCmd(e))
+	root.AddCommand(newFleetCmd(e), newServeCmd())
 	return root
 }
 
