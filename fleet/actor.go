@@ -91,6 +91,9 @@ type actor struct {
 	// it; it keeps the fleet's count of connected meters.
 	up atomic.Bool
 
+	// ctx bounds the actor's publications: the fleet's context while it
+	// runs, a short one of its own while it stops.
+	ctx    context.Context
 	m      *meter.Meter
 	client *mqttc.Client
 	rng    *rand.Rand
@@ -145,6 +148,7 @@ func (a *actor) now() time.Time {
 // run is the actor's goroutine: connect, then work until ctx ends.
 func (a *actor) run(ctx context.Context) {
 	defer close(a.done)
+	a.ctx = ctx
 	err := a.connect(ctx)
 	a.f.connected(a, err)
 	if err != nil {
@@ -474,6 +478,8 @@ func (a *actor) setOnline(ctx context.Context, online bool) error {
 func (a *actor) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.f.cfg.PublishTimeout)
 	defer cancel()
+	// Tokens already received are entered and their results published.
+	a.ctx = ctx
 	a.work()
 	a.save(true)
 	a.disconnect(ctx)

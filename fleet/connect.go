@@ -82,7 +82,7 @@ func (a *actor) options() mqttc.Options {
 func (a *actor) handleToken(m mqttc.Message) {
 	a.f.stats.tokensReceived.Add(1)
 	payload := m.Payload
-	a.box.put(func(a *actor) { a.onToken(a.f.ctx, payload) })
+	a.box.put(func(a *actor) { a.onToken(a.ctx, payload) })
 }
 
 // handleOther counts messages on topics the meter never subscribed to.
@@ -95,7 +95,7 @@ func (a *actor) handleReconnect(bool) {
 	a.setUp(true)
 	a.box.put(func(a *actor) {
 		if a.client != nil {
-			a.announce(a.f.ctx)
+			a.announce(a.ctx)
 		}
 	})
 }

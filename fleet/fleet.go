@@ -285,7 +285,7 @@ func (f *Fleet) StopBuying() { f.buyingStopped.Store(true) }
 func (f *Fleet) Final(ctx context.Context) error {
 	f.StopBuying()
 	t := f.cfg.Clock.Now()
-	errs := f.each(ctx, func(a *actor) error { return a.final(f.ctx, t) })
+	errs := f.each(ctx, func(a *actor) error { return a.final(a.ctx, t) })
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("final readings: %w", err)
 	}
@@ -348,7 +348,7 @@ func (f *Fleet) ask(ctx context.Context, drn string, fn func(*actor)) error {
 // over MQTT, without a vend ID.
 func (f *Fleet) Type(ctx context.Context, drn, token string) (meter.Result, error) {
 	var r meter.Result
-	err := f.ask(ctx, drn, func(a *actor) { r = a.typeToken(f.ctx, token) })
+	err := f.ask(ctx, drn, func(a *actor) { r = a.typeToken(a.ctx, token) })
 	if err != nil {
 		return meter.Result{}, fmt.Errorf("type token: %w", err)
 	}
