@@ -34,6 +34,7 @@ type FieldError struct {
 	Err error
 }
 
+// Error returns "field: problem".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
@@ -98,6 +99,7 @@ type RuleError struct {
 	Err error
 }
 
+// Error returns "rule: explanation".
 func (e *RuleError) Error() string { return string(e.Rule) + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
