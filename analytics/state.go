@@ -133,7 +133,8 @@ func restore(st *stateFile) (*aggregator, error) {
 		}
 		a.meters[drn] = &meterState{util: m.Util, hasReading: m.HasReading,
 			last: reading{seq: m.Seq, credited: m.Credited, consumed: m.Consumed,
-				cleared: m.Cleared, remaining: m.Remaining, reason: m.Reason, noCredit: m.NoCredit, final: m.Final},
+				cleared: m.Cleared, remaining: m.Remaining, reason: m.Reason,
+				noCredit: m.NoCredit, final: m.Final},
 			settled: m.Settled, next: m.Next % settledMemory}
 	}
 	for _, t := range st.Tokens {

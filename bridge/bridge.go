@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,14 @@ type Config struct {
 	// Stream sizes the JetStream stream when the bridge is the first to
 	// need it.
 	Stream natsx.StreamConfig
+	// ShareGroup, when set, subscribes through the shared subscription
+	// $share/{ShareGroup}/... ([MQTT-4.8.2]), so that several bridges on a
+	// clustered broker split the messages instead of each taking all.
+	// The broker then spreads one meter's messages over the bridges, and
+	// their order across bridges is lost: readings do not mind (each
+	// meter's latest is kept by seq), a redelivered result may be seen
+	// before the first. Empty subscribes directly.
+	ShareGroup string
 	// Partitions is the deployment's partition count. Zero means
 	// [wire.DefaultPartitions].
 	Partitions int
@@ -110,6 +119,9 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = wire.DefaultPartitions
+	}
+	if strings.ContainsAny(cfg.ShareGroup, "/+#") {
+		return nil, fmt.Errorf("new bridge: share group %q: no '/', '+' or '#'", cfg.ShareGroup)
 	}
 	if err := wire.CheckPartitionCount(cfg.Partitions); err != nil {
 		return nil, fmt.Errorf("new bridge: %w", err)
@@ -191,11 +203,15 @@ func (b *Bridge) Run(ctx context.Context) error {
 	opts := b.cfg.MQTT
 	opts.ConnectRetry = true
 	opts.Logger = orDefault(opts.Logger, b.log)
+	share := ""
+	if b.cfg.ShareGroup != "" {
+		share = "$share/" + b.cfg.ShareGroup + "/"
+	}
 	opts.Subscriptions = []mqttc.Subscription{
-		{Filter: wire.TopicFilter(wire.KindResult), QoS: 1, Handler: b.handle},
+		{Filter: share + wire.TopicFilter(wire.KindResult), QoS: 1, Handler: b.handle},
 		// QoS 1, so final readings published at QoS 1 arrive at QoS 1;
 		// ordinary readings stay at the QoS the meter sent.
-		{Filter: wire.TopicFilter(wire.KindTelemetry), QoS: 1, Handler: b.handle},
+		{Filter: share + wire.TopicFilter(wire.KindTelemetry), QoS: 1, Handler: b.handle},
 	}
 	client, err := mqttc.Connect(ctx, opts)
 	if err == nil {

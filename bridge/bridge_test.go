@@ -369,3 +369,60 @@ func TestNewNeedsNATS(t *testing.T) {
 		t.Error("New accepted a config without a NATS connection")
 	}
 }
+
+// TestSharedBridgesSplitTheMessages runs two bridges in one shared
+// subscription group: together they forward every result once.
+func TestSharedBridgesSplitTheMessages(t *testing.T) {
+	b := startBroker(t)
+	ns := startNATS(t)
+	nc := dial(t, ns.ClientURL())
+	var bridges []*bridge.Bridge
+	var stops []func()
+	for i := range 2 {
+		br, stop := startBridge(t, b, nc, func(c *bridge.Config) {
+			c.ShareGroup = "bridges"
+			c.MQTT.ClientID = fmt.Sprint("stsfleet-bridge-", i)
+		})
+		bridges, stops = append(bridges, br), append(stops, stop)
+	}
+	drn := testDRN(11)
+	c := meter(t, b, drn)
+	const sent = 20
+	for i := range sent {
+		publish(t, c, drn, wire.KindResult, 1, result(fmt.Sprint("v-", i)))
+	}
+	forwarded := func() (n uint64) {
+		for _, br := range bridges {
+			n += br.Stats().Forwarded[wire.ChannelResult]
+		}
+		return n
+	}
+	eventually(t, "every result forwarded", func() bool { return forwarded() >= sent })
+	// Stopped, the bridges take nothing more: had each subscribed to
+	// everything, they would have taken every result twice.
+	for _, stop := range stops {
+		stop()
+	}
+	var received uint64
+	for _, br := range bridges {
+		received += br.Stats().Received[wire.KindResult]
+	}
+	if received != sent || forwarded() != sent {
+		t.Errorf("bridges took %d and forwarded %d results, want %d", received, forwarded(), sent)
+	}
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(context.Background(), natsx.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != sent {
+		t.Errorf("stream holds %d results, want %d", info.State.Msgs, sent)
+	}
+	if _, err := bridge.New(bridge.Config{NATS: nc, ShareGroup: "a/b"}); err == nil {
+		t.Error("New accepted a share group with a '/'")
+	}
+}

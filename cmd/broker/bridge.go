@@ -33,6 +33,8 @@ type bridgeConfig struct {
 	MQTTUser, MQTTPassword string
 	// ClientID is the bridge's MQTT client identifier.
 	ClientID string
+	// Share is the shared-subscription group; empty subscribes directly.
+	Share string
 	// NATS is the server or comma-separated cluster to publish to; empty
 	// starts an embedded server on NATSListen.
 	NATS string
@@ -96,6 +98,8 @@ func (cfg *bridgeConfig) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&cfg.MQTTPassword, "mqtt-password", "",
 		"password of --mqtt-user, @FILE (required)")
 	f.StringVar(&cfg.ClientID, "mqtt-client-id", cfg.ClientID, "MQTT client identifier")
+	f.StringVar(&cfg.Share, "mqtt-share", "",
+		"shared-subscription group, so several bridges split the messages; empty: none")
 	f.StringVar(&cfg.NATS, "nats", "",
 		"NATS URL, or comma-separated cluster URLs; empty: an embedded server")
 	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen,
@@ -151,7 +155,8 @@ func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) 
 	br, err := bridge.New(bridge.Config{
 		MQTT: mqttc.Options{Broker: cfg.MQTT, ClientID: cfg.ClientID, Username: cfg.MQTTUser,
 			Password: password},
-		NATS: nc, Stream: natsx.StreamConfig{Replicas: cfg.Replicas},
+		ShareGroup: cfg.Share,
+		NATS:       nc, Stream: natsx.StreamConfig{Replicas: cfg.Replicas},
 		Partitions: cfg.Partitions, Workers: cfg.Workers, QueueSize: cfg.Queue,
 		Logger: log, Registerer: reg,
 	})
