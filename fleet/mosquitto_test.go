@@ -32,6 +32,11 @@ topic read sts/v1/meters/+/result
 topic read $share/vendors/sts/v1/meters/+/result
 topic read sts/v1/meters/+/status
 
+user analytics
+topic read sts/v1/meters/+/result
+topic read sts/v1/meters/+/telemetry
+topic read sts/v1/meters/+/status
+
 pattern read sts/v1/meters/%u/token
 pattern write sts/v1/meters/%u/result
 pattern write sts/v1/meters/%u/telemetry
@@ -55,11 +60,13 @@ func mosquittoHash(t *testing.T, password string) string {
 
 // startMosquitto runs mosquitto on a free loopback port with a password
 // file for the vendor and every meter, and returns its URL.
-func startMosquitto(t *testing.T, def *vending.Definition, vendorPassword string) string {
+func startMosquitto(t *testing.T, def *vending.Definition, vendorPassword,
+	analyticsPassword string) string {
 	t.Helper()
 	dir := t.TempDir()
 	var pw strings.Builder
 	fmt.Fprintf(&pw, "vendor:%s\n", mosquittoHash(t, vendorPassword))
+	fmt.Fprintf(&pw, "analytics:%s\n", mosquittoHash(t, analyticsPassword))
 	for _, m := range def.Meters {
 		fmt.Fprintf(&pw, "%s:%s\n", m.DRN,
 			mosquittoHash(t, broker.MeterPassword(testSecret, m.DRN)))
@@ -125,15 +132,18 @@ func TestAgainstMosquitto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const vendorPassword = "vendor-password-for-tests"
-	url := startMosquitto(t, gen.Definition, vendorPassword)
+	const vendorPassword, analyticsPassword = "vendor-password-for-tests", "analytics-pw"
+	url := startMosquitto(t, gen.Definition, vendorPassword, analyticsPassword)
 
 	clock := simclock.New(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), 40_000)
 	s := startStack(t, stack.Config{
 		Definition: gen.Definition, Injection: gen.Injection, Keys: gen.Keys, Clock: clock,
 		BrokerURL: url, VendorUser: "vendor", VendorPassword: vendorPassword,
-		DBPath: filepath.Join(t.TempDir(), "ledger.db"),
-		Fleet:  fleet.Config{Step: time.Hour, TelemetryInterval: 2 * time.Hour},
+		// The bridge and analytics read through mosquitto too.
+		AnalyticsUser: "analytics", AnalyticsPassword: analyticsPassword,
+		Analytics: stack.NATSAnalytics("", nil),
+		DBPath:    filepath.Join(t.TempDir(), "ledger.db"),
+		Fleet:     fleet.Config{Step: time.Hour, TelemetryInterval: 2 * time.Hour},
 	})
 	sum, err := s.Run(context.Background(), stack.RunConfig{SimDuration: 24 * time.Hour})
 	if err != nil {
@@ -142,5 +152,9 @@ func TestAgainstMosquitto(t *testing.T) {
 	if !sum.Passed || sum.TokensVended < 50 || sum.TokensAccepted != sum.TokensVended {
 		t.Errorf("through mosquitto: passed %v (%v), vended %d, accepted %d", sum.Passed,
 			sum.Failures(), sum.TokensVended, sum.TokensAccepted)
+	}
+	if sum.TelemetryAggregated < 50 {
+		t.Errorf("analytics aggregated %d readings, want every meter's final one",
+			sum.TelemetryAggregated)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +54,12 @@ type runConfig struct {
 	FleetFile, KeysFile, VendingKeys                string
 	Transport                                       string
 	MQTTListen, VendorListen, HTTPListen, DB        string
+
+	// NoAnalytics turns analytics off; NATS is an external NATS server;
+	// AnalyticsUser and AnalyticsPassword the broker's analytics account.
+	NoAnalytics                      bool
+	NATS                             string
+	AnalyticsUser, AnalyticsPassword string
 
 	State, Events, Shard string
 	Summary              string
@@ -107,6 +115,14 @@ func addRunFlags(cmd *cobra.Command, cfg *runConfig) {
 	f.StringVar(&cfg.KeysFile, "keys", "", "decoder key injection file of --fleet")
 	f.StringVar(&cfg.VendingKeys, "vending-keys", "",
 		"vending key store of --fleet, for the embedded vendor")
+	f.BoolVar(&cfg.NoAnalytics, "no-analytics", false,
+		"run without NATS and analytics (telemetry_aggregated stays 0)")
+	f.StringVar(&cfg.NATS, "nats", "", "external NATS URL (default: an embedded server)")
+	f.StringVar(&cfg.AnalyticsUser, "analytics-user", "",
+		"analytics' MQTT username on an external broker")
+	f.StringVar(&cfg.AnalyticsPassword, "analytics-password", "",
+		"analytics' MQTT password on an external broker, @FILE; without it analytics is off "+
+			"there")
 	f.StringVar(&cfg.Transport, "transport", cfg.Transport,
 		"meters' transport to the embedded broker: memory or tcp")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", "", "embedded broker's TCP address "+
@@ -289,6 +305,7 @@ func (cfg *runConfig) stackConfig(stderr io.Writer) (stack.Config, stack.RunConf
 	if err := cfg.fleetFiles(&sc); err != nil {
 		return sc, stack.RunConfig{}, err
 	}
+	cfg.analytics(&sc)
 	if sc.Fleet, err = cfg.fleetConfig(); err != nil {
 		return sc, stack.RunConfig{}, err
 	}
@@ -318,7 +335,27 @@ func (cfg *runConfig) secrets(sc *stack.Config) error {
 			return fmt.Errorf("--vendor-token: %w", err)
 		}
 	}
+	if cfg.AnalyticsPassword != "" {
+		if sc.AnalyticsPassword, err = readSecret(cfg.AnalyticsPassword); err != nil {
+			return fmt.Errorf("--analytics-password: %w", err)
+		}
+	}
 	return nil
+}
+
+// analytics turns on NATS and analytics: always beside an embedded broker,
+// against an external one when it has an analytics account.
+func (cfg *runConfig) analytics(sc *stack.Config) {
+	if cfg.NoAnalytics || cfg.Broker != "" && sc.AnalyticsPassword == "" {
+		return
+	}
+	if sc.AnalyticsPassword == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		sc.AnalyticsPassword = hex.EncodeToString(b)
+	}
+	sc.AnalyticsUser = cfg.AnalyticsUser
+	sc.Analytics = stack.NATSAnalytics(cfg.NATS, sc.Logger)
 }
 
 func (cfg *runConfig) fleetFiles(sc *stack.Config) error {

@@ -65,6 +65,10 @@ func TestAllInOneRun(t *testing.T) {
 	if !s.Passed || s.Meters != 50 || s.TokensVended < 50 || s.TokensLost != 0 {
 		t.Errorf("summary %+v: want 50 meters, each buying, nothing lost, passed", s)
 	}
+	// Analytics runs by default and has at least every meter's final reading.
+	if s.TelemetryAggregated < 50 || s.TelemetryAggregated > s.TelemetrySent {
+		t.Errorf("telemetry aggregated %d of %d sent", s.TelemetryAggregated, s.TelemetrySent)
+	}
 	if s.TokensVended != s.TokensAccepted+s.TokensRejected+s.TokensPending {
 		t.Errorf("vended %d != accepted %d + rejected %d + pending %d", s.TokensVended,
 			s.TokensAccepted, s.TokensRejected, s.TokensPending)

@@ -39,8 +39,14 @@ type AnalyticsParts struct {
 	Dial      func(context.Context) (net.Conn, error)
 	// User and Password are the broker's analytics account.
 	User, Password string
-	// Registerer receives its metrics, served on the stack's /metrics.
-	Registerer prometheus.Registerer
+	// Registry receives its metrics, served on the stack's /metrics.
+	Registry *prometheus.Registry
+}
+
+// eventSinker is the optional part of an [Analytics] that takes the
+// vendor's events, such as the vend events analytics joins with results.
+type eventSinker interface {
+	EventSink() vending.EventSink
 }
 
 func (s *Stack) startAnalytics(ctx context.Context) error {
@@ -49,7 +55,7 @@ func (s *Stack) startAnalytics(ctx context.Context) error {
 	}
 	reg := prometheus.NewRegistry()
 	a, err := s.cfg.Analytics(ctx, AnalyticsParts{BrokerURL: s.addrs.MQTT, Dial: s.dialer(),
-		User: s.cfg.AnalyticsUser, Password: s.cfg.AnalyticsPassword, Registerer: reg})
+		User: s.cfg.AnalyticsUser, Password: s.cfg.AnalyticsPassword, Registry: reg})
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}

@@ -120,3 +120,43 @@ func TestAnalyticsSeesTheMetersTotals(t *testing.T) {
 		t.Errorf("%d readings did not decode", a.bad)
 	}
 }
+
+func TestNATSAnalytics(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Config{
+		Meters: 30, Seed: 4, Clock: simclock.New(time.Now(), 40_000),
+		DBPath:            filepath.Join(t.TempDir(), "ledger.db"),
+		AnalyticsPassword: "analytics-password", Analytics: NATSAnalytics("", nil),
+		Fleet: fleet.Config{Step: time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	sum, err := s.Run(ctx, RunConfig{SimDuration: 12 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Passed {
+		t.Errorf("failures: %v", sum.Failures())
+	}
+	// Periodic readings travel on core NATS and may be dropped; the final
+	// reading of every meter is in.
+	if sum.TelemetryAggregated < 30 || sum.TelemetryAggregated > sum.TelemetrySent {
+		t.Errorf("aggregated %d readings of %d sent", sum.TelemetryAggregated,
+			sum.TelemetrySent)
+	}
+	// The vendor's vend events reached analytics through JetStream.
+	a := s.analytics.(*natsAnalytics)
+	waitVends := time.Now().Add(10 * time.Second)
+	for a.svc.Summary().TokensVended != sum.TokensVended && time.Now().Before(waitVends) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := a.svc.Summary().TokensVended; got != sum.TokensVended {
+		t.Errorf("analytics saw %d vends, the vendor made %d", got, sum.TokensVended)
+	}
+}

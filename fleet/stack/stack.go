@@ -318,10 +318,14 @@ func (s *Stack) startVendor(ctx context.Context) error {
 	}
 	link := &vendorLink{}
 	reg := prometheus.NewRegistry()
+	var events vending.EventSink
+	if es, ok := s.analytics.(eventSinker); ok {
+		events = es.EventSink()
+	}
 	svc, err := vending.New(ctx, vending.Config{
 		Definition: s.Definition, Keys: cfg.Keys, DBPath: db, Publisher: link,
 		Delivery: cfg.Delivery, Clock: s.Clock, Logger: s.log.With("component", "vendor"),
-		Registry: reg, APIToken: cfg.VendorToken, Tables: cfg.Fleet.Tables,
+		Registry: reg, APIToken: cfg.VendorToken, Tables: cfg.Fleet.Tables, Events: events,
 	})
 	if err != nil {
 		return err
