@@ -45,6 +45,9 @@ type Ledger struct {
 	wdb   *sql.DB
 	rdb   *sql.DB
 	stmts statements
+	// byIdempotencyKey is the one read every vend makes, prepared once on
+	// the read pool rather than at each call.
+	byIdempotencyKey *sql.Stmt
 
 	// mu guards closed and sending on reqs, so that Close never races a
 	// send on the closed channel.
@@ -126,6 +129,10 @@ func (l *Ledger) init(ctx context.Context, path, common string) error {
 	rdb.SetMaxOpenConns(l.opts.ReadConns)
 	rdb.SetMaxIdleConns(l.opts.ReadConns)
 	l.rdb = rdb
+	if l.byIdempotencyKey, err = rdb.PrepareContext(ctx,
+		"SELECT "+vendColumns+" FROM vends WHERE idempotency_key = ?"); err != nil {
+		return err
+	}
 	return l.stmts.prepare(ctx, l.wdb)
 }
 
@@ -180,6 +187,9 @@ func (l *Ledger) Close() error {
 		l.mu.Unlock()
 		<-l.writerDone
 		l.stmts.close()
+		if l.byIdempotencyKey != nil {
+			l.byIdempotencyKey.Close()
+		}
 		l.closeErr = errors.Join(l.rdb.Close(), l.wdb.Close())
 	})
 	return l.closeErr

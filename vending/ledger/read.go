@@ -97,8 +97,7 @@ func (l *Ledger) Vend(ctx context.Context, id string) (*Vend, error) {
 // VendByIdempotencyKey returns the vend created with an idempotency key,
 // without its tokens, or [ErrNotFound].
 func (l *Ledger) VendByIdempotencyKey(ctx context.Context, key string) (*Vend, error) {
-	row := l.rdb.QueryRowContext(ctx,
-		"SELECT "+vendColumns+" FROM vends WHERE idempotency_key = ?", key)
+	row := l.byIdempotencyKey.QueryRowContext(ctx, key)
 	v, err := scanVend(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
