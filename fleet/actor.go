@@ -441,14 +441,19 @@ func (a *actor) dropOverdue() {
 	a.waiting = kept
 }
 
-// final stops simulated time for the meter at t and publishes its final
-// reading at QoS 1.
-func (a *actor) final(ctx context.Context, t time.Time) error {
-	if !a.frozen {
-		a.m.Advance(t)
-		a.frozen, a.frozenAt = true, a.m.Now()
-		a.dirty = true
+// freeze stops simulated time for the meter at t: consumption runs up to
+// t, then no further; tokens are entered at that time.
+func (a *actor) freeze(t time.Time) {
+	if a.frozen {
+		return
 	}
+	a.m.Advance(t)
+	a.frozen, a.frozenAt = true, a.m.Now()
+	a.dirty = true
+}
+
+// final publishes the meter's final reading at QoS 1.
+func (a *actor) final(ctx context.Context) error {
 	if err := a.sendReading(ctx, true); err != nil {
 		return fmt.Errorf("final reading of meter %s: %w", a.drn, err)
 	}

@@ -160,6 +160,9 @@ func (f *Fleet) build(def *vending.Meter, now time.Time) (*actor, error) {
 	return a, nil
 }
 
+// Shard returns the slice of the fleet this one runs.
+func (f *Fleet) Shard() Shard { return f.cfg.Shard }
+
 // Len returns the number of meters the fleet runs.
 func (f *Fleet) Len() int { return len(f.actors) }
 
@@ -282,15 +285,50 @@ func (f *Fleet) StopBuying() { f.buyingStopped.Store(true) }
 // time and publishes each meter's final reading at QoS 1, waiting for the
 // broker to acknowledge them. Tokens that arrive later are still entered,
 // at that time. Customers stop buying.
+//
+// Every meter's clock stops first, so no periodic reading follows a final
+// one. The final readings then go out at cfg.ConnectRate per second: a
+// subscriber of every meter's telemetry (the bridge to analytics) gets
+// them in a stream rather than all in one instant, which would overflow
+// its queue at the broker.
 func (f *Fleet) Final(ctx context.Context) error {
 	f.StopBuying()
 	t := f.cfg.Clock.Now()
-	errs := f.each(ctx, func(a *actor) error { return a.final(a.ctx, t) })
+	if err := errors.Join(f.each(ctx, func(a *actor) error {
+		a.freeze(t)
+		return nil
+	})...); err != nil {
+		return fmt.Errorf("final readings: %w", err)
+	}
+	pace := rate.NewLimiter(rate.Limit(f.cfg.ConnectRate), finalBurst)
+	replies := make(chan error, len(f.actors))
+	for _, a := range f.actors {
+		if err := pace.Wait(ctx); err != nil {
+			return fmt.Errorf("final readings: %w", err)
+		}
+		a.box.put(func(a *actor) { replies <- a.final(a.ctx) })
+	}
+	var errs []error
+	for range f.actors {
+		select {
+		case err := <-replies:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("final readings: %w", ctx.Err())
+		case <-f.stopped:
+			return fmt.Errorf("final readings: %w", ErrStopped)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("final readings: %w", err)
 	}
 	return nil
 }
+
+// finalBurst is how many final readings may go out at once.
+const finalBurst = 32
 
 // each runs fn on every actor's goroutine, all at once, and waits for
 // them; it returns the errors.

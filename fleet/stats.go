@@ -117,6 +117,8 @@ type Stats struct {
 	// reached the meter; Overdue those given up after a while.
 	InFlight int64  `json:"in_flight"`
 	Overdue  uint64 `json:"overdue"`
+	// Shard is the slice of the fleet these meters are.
+	Shard Shard `json:"-"`
 }
 
 // Stats returns a snapshot of the fleet's counters.
@@ -132,6 +134,7 @@ func (f *Fleet) Stats() Stats {
 		Purchases: s.purchasesAsked.Load(), PurchasesDone: s.purchasesDone.Load(),
 		PurchasesFailed: s.purchasesFailed.Load(),
 		InFlight:        s.inFlight.Load(), Overdue: s.overdue.Load(),
+		Shard: f.cfg.Shard,
 	}
 	for _, o := range sts.Outcomes() {
 		n := s.outcomes[0][o].Load() + s.outcomes[1][o].Load()

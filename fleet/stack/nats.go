@@ -43,6 +43,7 @@ type natsAnalytics struct {
 	log    *slog.Logger
 	server *natsx.Server
 	nc     *nats.Conn
+	br     *bridge.Bridge
 	svc    *analytics.Service
 	fwd    *natsx.VendForwarder
 
@@ -76,6 +77,7 @@ func (n *natsAnalytics) start(ctx context.Context, url string, p AnalyticsParts)
 	if err != nil {
 		return err
 	}
+	n.br = br
 	n.svc, err = analytics.New(analytics.Config{URL: url, Registry: p.Registry,
 		Logger: n.log.With("component", "analytics")})
 	if err != nil {

@@ -34,37 +34,50 @@ func TestBuildConservation(t *testing.T) {
 		change func(*vending.Summary, fleet.Totals)
 		// failure is a word the failure must contain; empty for a pass.
 		failure string
+		// shard runs the check as shard 1/2 of the fleet.
+		shard bool
 	}{
-		{"agreeing accounts pass", func(*vending.Summary, fleet.Totals) {}, ""},
+		{"agreeing accounts pass", func(*vending.Summary, fleet.Totals) {}, "", false},
 		{"pending tokens are accounted for", func(v *vending.Summary, _ fleet.Totals) {
 			v.TokensVended, v.TokensPending = 6, 1
-		}, ""},
+		}, "", false},
 		{"a token in no state", func(v *vending.Summary, _ fleet.Totals) {
 			v.TokensVended = 6
-		}, "tokens"},
+		}, "tokens", false},
 		{"a lost token", func(v *vending.Summary, _ fleet.Totals) {
 			v.TokensVended, v.TokensLost = 6, 1
-		}, "lost"},
+		}, "lost", false},
 		{"meters hold more than the vendor saw", func(_ *vending.Summary, t fleet.Totals) {
 			e := t[vending.Electricity]
 			e.Remaining++
 			e.Credited++
 			t[vending.Electricity] = e
-		}, "electricity"},
+		}, "electricity", false},
+		{"one shard holds part of what the vendor sold", func(_ *vending.Summary,
+			t fleet.Totals) {
+			delete(t, vending.Water)
+		}, "", true},
+		{"one shard still checks the token states", func(v *vending.Summary, _ fleet.Totals) {
+			v.TokensVended, v.TokensLost = 6, 1
+		}, "lost", true},
 		{"the vendor saw water credited that no meter holds", func(v *vending.Summary,
 			_ fleet.Totals) {
 			v.Credited[vending.Water] = "1.1"
-		}, "water"},
+		}, "water", false},
 		{"registers that do not balance", func(_ *vending.Summary, t fleet.Totals) {
 			g := t[vending.Gas]
 			g.Credited = 5_000
 			t[vending.Gas] = g
-		}, "balance"},
+		}, "balance", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, totals := goodRun()
 			tc.change(&v, totals)
-			s := Build(3, v, totals, fleet.Stats{TelemetrySent: 9}, 0)
+			st := fleet.Stats{TelemetrySent: 9}
+			if tc.shard {
+				st.Shard = fleet.Shard{Index: 1, Count: 2}
+			}
+			s := Build(3, v, totals, st, 0)
 			if s.Passed != (tc.failure == "") {
 				t.Fatalf("passed %v, failures %v", s.Passed, s.Failures())
 			}
