@@ -45,8 +45,10 @@ type Broker struct {
 	cfg    *settings
 	server *mqtt.Server
 	counts counters
-	log    *slog.Logger
-	mem    *listener
+	// traffic counts messages by topic kind and sessions by how they end.
+	traffic *traffic
+	log     *slog.Logger
+	mem     *listener
 
 	mu sync.Mutex
 	// tcp is the TCP listener; nil before Start or when disabled.
@@ -65,7 +67,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
-	b := &Broker{cfg: s, log: s.Logger, stopped: make(chan struct{})}
+	b := &Broker{cfg: s, log: s.Logger, traffic: newTraffic(), stopped: make(chan struct{})}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumSessionExpiryInterval = uint32(min(s.SessionExpiry.Seconds(), math.MaxUint32))
@@ -92,10 +94,16 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.server.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
+	if err := b.server.AddHook(&trafficHook{t: b.traffic}, nil); err != nil {
+		return nil, fmt.Errorf("new broker: %w", err)
+	}
 	b.mem = newListener(memoryListenerID, "memory", nil, b.log, s.ConnectTimeout,
 		b.countAcceptError)
 	if s.Registerer != nil {
 		if err := s.Registerer.Register(newCollector(b)); err != nil {
+			return nil, fmt.Errorf("new broker: register metrics: %w", err)
+		}
+		if err := s.Registerer.Register(newTrafficCollector(b.traffic)); err != nil {
 			return nil, fmt.Errorf("new broker: register metrics: %w", err)
 		}
 	}
