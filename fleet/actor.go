@@ -117,6 +117,8 @@ type actor struct {
 	frozenAt time.Time
 	// dirty is set when the meter's state changed since it was saved.
 	dirty bool
+	// supply is read by the fleet's metrics (metrics_obs.go).
+	supply supply
 }
 
 // outbound is a QoS 1 message waiting for the connection.
@@ -199,6 +201,7 @@ func (a *actor) tick(ctx context.Context) {
 		return
 	}
 	a.m.Advance(a.now())
+	a.noteSupply(nil)
 	a.dirty = true
 	a.steps++
 	if every := a.f.telemetryEvery; every > 0 && a.steps%every == 0 {
@@ -228,6 +231,7 @@ func (a *actor) afterToken(ctx context.Context, vendID, token, source string, r 
 	a.publishReliably(ctx, wire.Topic(a.drn, wire.KindResult), payload)
 
 	a.f.stats.outcome(r.Outcome, source)
+	a.noteSupply(&r)
 	a.f.events.write(Event{Meter: a.drn, VendID: vendID, Token: token, Source: source,
 		Outcome: r.Outcome.String(), Class: res.Class, SubClass: res.SubClass,
 		Credited: res.Credited, Unit: res.Unit, SimTime: now, At: res.SentAt})

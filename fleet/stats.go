@@ -156,6 +156,9 @@ func (s *stats) register(r prometheus.Registerer, f *Fleet) error {
 	if err := r.Register(s.purchaseToToken); err != nil {
 		return err
 	}
+	if err := r.Register(supplyCollector{f: f}); err != nil {
+		return err
+	}
 	return r.Register(&collector{f: f})
 }
 
