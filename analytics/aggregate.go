@@ -134,6 +134,8 @@ type counters struct {
 	Results []int64 `json:"results"`
 	Tokens  []int64 `json:"tokens"`
 	Pending int64   `json:"pending"`
+	// Attempts counts rejected keypad entries by fraud kind (fraud.go).
+	Attempts [numFraudKinds]int64 `json:"attempts"`
 	// LatencySum and LagSum are exact sums in microseconds.
 	LatencySum int64 `json:"latency_sum_us"`
 	LagSum     int64 `json:"lag_sum_us"`
@@ -325,6 +327,7 @@ func (a *aggregator) applyResult(drn string, msg wire.ResultMessage, o sts.Outco
 	defer a.mu.Unlock()
 	a.counts.Results[o]++
 	if msg.VendID == "" {
+		a.countAttemptLocked(o)
 		return
 	}
 	m := a.meterLocked(drn)

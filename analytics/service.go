@@ -140,6 +140,9 @@ func New(cfg Config) (*Service, error) {
 	if err := s.reg.Register(col); err != nil {
 		return nil, fmt.Errorf("new analytics: register metrics: %w", err)
 	}
+	if err := s.reg.Register(newFraudCollector(s.agg)); err != nil {
+		return nil, fmt.Errorf("new analytics: register metrics: %w", err)
+	}
 	return s, nil
 }
 
