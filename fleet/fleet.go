@@ -83,12 +83,14 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	var nonce [4]byte
 	rand.Read(nonce[:])
+	// A burst of a tenth of a second's connections.
+	burst := max(1, int(cfg.ConnectRate/10))
 	f := &Fleet{
 		cfg: cfg, log: cfg.Logger, runID: hex.EncodeToString(nonce[:]),
 		currency:       make(map[string]string),
 		telemetryEvery: cfg.telemetryEvery(),
 		byDRN:          make(map[string]*actor),
-		ramp:           rate.NewLimiter(rate.Limit(cfg.ConnectRate), max(1, int(cfg.ConnectRate/10))),
+		ramp:           rate.NewLimiter(rate.Limit(cfg.ConnectRate), burst),
 		stats:          newStats(),
 		events:         newEventLog(cfg.Events),
 		warns:          newLimiter(time.Minute),
