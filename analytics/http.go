@@ -13,9 +13,13 @@ import (
 )
 
 // Handler serves GET /metrics (the instance's registry), GET /v1/summary
-// (the [Summary] as JSON) and GET /healthz (200 once [Service.Ready]).
+// (the [Summary] as JSON), GET /healthz (200 once [Service.Ready]) and, with
+// Config.Index, GET / .
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	if s.cfg.Index != nil {
+		mux.Handle("GET /{$}", s.cfg.Index)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("GET /v1/summary", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

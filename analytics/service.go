@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,9 @@ type Config struct {
 	// Registry receives the instance's metrics. Nil means a registry of
 	// its own, which [Service.Handler] serves.
 	Registry *prometheus.Registry
+	// Index, when set, is what [Service.Handler] serves at GET /, such as
+	// the status page. Nil serves nothing there.
+	Index http.Handler
 	// Now is the wall clock for lag and latency. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives lifecycle events and rate-limited warnings. Nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/stsfleet/stsfleet/analytics"
 	"github.com/stsfleet/stsfleet/natsx"
 	"github.com/stsfleet/stsfleet/protocol/wire"
+	"github.com/stsfleet/stsfleet/statuspage"
 )
 
 // serveConfig is what analytics serve takes from its flags.
@@ -63,7 +65,8 @@ func newServeCmd() *cobra.Command {
 			"--listen. Instances over disjoint partitions share the fleet by meter: the\n" +
 			"deployment's totals are the sum of theirs. With --state, totals survive a\n" +
 			"restart through a checkpoint; without, each start rebuilds them from the\n" +
-			"JetStream stream. Once ready it prints the addresses.",
+			"JetStream stream. The status page at / shows the totals and charts.\n" +
+			"Once ready it prints the addresses.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -81,7 +84,8 @@ func newServeCmd() *cobra.Command {
 		"durable consumer name; default: derived from the partitions")
 	f.StringVar(&cfg.State, "state", "",
 		"checkpoint directory; empty: totals in memory, rebuilt from the stream on start")
-	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTP address of /metrics and /v1/summary")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen,
+		"HTTP address of the status page (/), /metrics and /v1/summary")
 	f.IntVar(&cfg.Replicas, "stream-replicas", cfg.Replicas,
 		"replicas of the JetStream stream, if this instance creates it")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", cfg.CheckpointInterval,
@@ -135,16 +139,32 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
+	page, err := statuspage.New(statuspage.Config{Gatherer: reg,
+		Title:  fmt.Sprintf("stsfleet analytics, partitions %s of %d", ps, ps.Count()),
+		Logger: log})
+	if err != nil {
+		l.Close()
+		return err
+	}
 	svc, err := analytics.New(analytics.Config{
 		URL: cfg.NATS, Partitions: ps, Name: cfg.Name, StateDir: cfg.State,
 		Stream:             natsx.StreamConfig{Replicas: cfg.Replicas},
 		CheckpointInterval: cfg.CheckpointInterval,
-		Listener:           l, Registry: reg, Logger: log,
+		Listener:           l, Registry: reg, Logger: log, Index: page,
 	})
 	if err != nil {
 		l.Close()
 		return err
 	}
+
+	// The status page samples the metrics for as long as the service runs.
+	pageCtx, stopPage := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	sampling.Go(func() { page.Run(pageCtx) })
+	defer func() {
+		stopPage()
+		sampling.Wait()
+	}()
 
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()

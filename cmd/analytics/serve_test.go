@@ -92,6 +92,21 @@ func TestServe(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+
+	// The status page, with the gas meter's final reading in its table:
+	// sold, consumed and remaining cells.
+	resp, err = http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"<svg ", "partitions 16-31 of 32",
+		"<td>gas</td><td>m3</td><td>0.0</td><td>1.0</td>\n<td>1.5</td>"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the status page lacks %q", want)
+		}
+	}
 	cancel()
 	if c := <-code; c != 0 {
 		t.Errorf("exit code %d, want 0", c)
