@@ -210,8 +210,11 @@ func runAll(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error 
 }
 
 func printAddrs(w io.Writer, a stack.Addrs) {
-	fmt.Fprintf(w, "mqtt     %s\nvendor   %s\nfleet    %s\nmetrics  %s\n",
+	fmt.Fprintf(w, "mqtt       %s\nvendor     %s\nfleet      %s\nmetrics    %s\n",
 		a.MQTT, a.Vendor, a.Fleet, a.Metrics)
+	if a.Analytics != "" {
+		fmt.Fprintf(w, "nats       %s\nanalytics  %s\n", a.NATS, a.Analytics)
+	}
 }
 
 func writeSummary(path string, sum *stack.Summary) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,13 @@ type AnalyticsParts struct {
 	User, Password string
 	// Registry receives its metrics, served on the stack's /metrics.
 	Registry *prometheus.Registry
+}
+
+// analyticsServer is the optional part of an [Analytics] that has an HTTP
+// API of its own and reads a NATS server.
+type analyticsServer interface {
+	Handler() http.Handler
+	NATSURL() string
 }
 
 // eventSinker is the optional part of an [Analytics] that takes the

@@ -2,6 +2,9 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -158,5 +161,21 @@ func TestNATSAnalytics(t *testing.T) {
 	}
 	if got := a.svc.Summary().TokensVended; got != sum.TokensVended {
 		t.Errorf("analytics saw %d vends, the vendor made %d", got, sum.TokensVended)
+	}
+
+	// Analytics' own API is served beside the fleet's.
+	resp, err := http.Get(s.Addrs().Analytics + "/v1/summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var as struct {
+		MetersFinal int64 `json:"meters_final"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil || as.MetersFinal != 30 {
+		t.Errorf("GET /v1/summary: meters_final %d, %v; want 30", as.MetersFinal, err)
+	}
+	if !strings.HasPrefix(s.Addrs().NATS, "nats://127.0.0.1:") {
+		t.Errorf("nats address %q", s.Addrs().NATS)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -41,6 +42,7 @@ func NATSAnalytics(url string, log *slog.Logger) func(context.Context, Analytics
 // natsAnalytics is the embedded analytics part.
 type natsAnalytics struct {
 	log    *slog.Logger
+	url    string
 	server *natsx.Server
 	nc     *nats.Conn
 	br     *bridge.Bridge
@@ -63,6 +65,7 @@ func (n *natsAnalytics) start(ctx context.Context, url string, p AnalyticsParts)
 		}
 		n.server, url = s, s.ClientURL()
 	}
+	n.url = url
 	nc, err := natsx.Connect(natsx.ConnectConfig{URL: url, Name: "bridge",
 		Logger: n.log.With("component", "bridge")})
 	if err != nil {
@@ -127,6 +130,12 @@ func (n *natsAnalytics) Emit(e vending.Event) {
 // EventSink implements the optional part of Analytics that takes the
 // vendor's events.
 func (n *natsAnalytics) EventSink() vending.EventSink { return n }
+
+// Handler serves analytics' own API: GET /v1/summary and /metrics.
+func (n *natsAnalytics) Handler() http.Handler { return n.svc.Handler() }
+
+// NATSURL returns the NATS server analytics reads.
+func (n *natsAnalytics) NATSURL() string { return n.url }
 
 // TelemetryAggregated implements Analytics.
 func (n *natsAnalytics) TelemetryAggregated() int64 {

@@ -157,6 +157,10 @@ type Addrs struct {
 	// Fleet is the fleet's HTTP API; Metrics serves /metrics.
 	Fleet   string `json:"fleet"`
 	Metrics string `json:"metrics"`
+	// NATS is the NATS server and Analytics analytics' HTTP API
+	// (GET /v1/summary); both empty without analytics.
+	NATS      string `json:"nats,omitempty"`
+	Analytics string `json:"analytics,omitempty"`
 }
 
 // Addrs returns the addresses of the running parts.
@@ -387,6 +391,13 @@ func (s *Stack) serveHTTP() error {
 	}
 	s.addrs.Fleet = "http://" + addr
 	s.addrs.Metrics = "http://" + addr + "/metrics"
+	if as, ok := s.analytics.(analyticsServer); ok {
+		addr, err := s.serve("", as.Handler())
+		if err != nil {
+			return fmt.Errorf("analytics http: %w", err)
+		}
+		s.addrs.Analytics, s.addrs.NATS = "http://"+addr, as.NATSURL()
+	}
 	return nil
 }
 
