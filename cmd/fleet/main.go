@@ -1,6 +1,7 @@
 // Command fleet simulates fleets of STS prepaid meters. With no arguments
-// it runs everything in one process (an MQTT broker, the vending service
-// and 1,000 meters) through a few simulated days and prints the summary;
+// it runs everything in one process (an MQTT broker, the vending service,
+// NATS with analytics, and 1,000 meters) through a few simulated days and
+// prints the summary;
 // `fleet run` is the same run. Each subcommand reads its flags into a
 // config struct and hands it to a run function; the logic lives in the
 // packages.
@@ -46,10 +47,10 @@ func newRootCmd() *cobra.Command {
 		Use:   "fleet",
 		Short: "Simulate fleets of STS prepaid meters",
 		Long: "fleet with no arguments runs the product in one process: an MQTT broker, the\n" +
-			"vending service with a fresh vending key, and 1,000 meters whose customers buy\n" +
-			"tokens that reach them over MQTT, through 3 simulated days in about a minute.\n" +
-			"It prints a summary and exits non-zero when conservation fails. The flags point\n" +
-			"any part at an external server instead.",
+			"vending service with a fresh vending key, NATS and analytics, and 1,000 meters\n" +
+			"whose customers buy tokens that reach them over MQTT, through 3 simulated days\n" +
+			"in about a minute. It prints a summary and exits non-zero when conservation\n" +
+			"fails. The flags point any part at an external server instead.",
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: false,
