@@ -75,6 +75,9 @@ type Config struct {
 	// TIDMemory is each meter's TID memory depth; zero means the
 	// meter's default.
 	TIDMemory int
+	// Lockout is each meter's keypad lock-out policy. The zero value
+	// never locks.
+	Lockout meter.Lockout
 
 	// Broker is the MQTT broker's URL, such as tcp://127.0.0.1:1883.
 	// Ignored when Dialer is set.
@@ -236,7 +239,7 @@ func (cfg *Config) meterConfig(m *vending.Meter, k vending.DecoderKey) (meter.Co
 	c := meter.Config{
 		DRN: m.DRN, MfrCode: m.MfrCode, SGC: uint32(sgc), TariffIndex: m.TI, KRN: m.KRN,
 		KeyType: m.KT, KEN: &ken, BaseDate: m.BaseDate, EA: m.EA, Key: k.Key,
-		Tables: cfg.Tables, Utility: u, TIDMemory: cfg.TIDMemory,
+		Tables: cfg.Tables, Utility: u, TIDMemory: cfg.TIDMemory, Lockout: cfg.Lockout,
 	}
 	if cfg.Load != nil {
 		c.Load = *cfg.Load

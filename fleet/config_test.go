@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stsfleet/stsfleet/meter"
+	"github.com/stsfleet/stsfleet/vending"
 )
 
 func TestParseShard(t *testing.T) {
@@ -89,5 +90,21 @@ func TestParseChoiceAndUnits(t *testing.T) {
 	}
 	if _, err := ParseUnits("0.00001"); err == nil {
 		t.Error("ParseUnits took more decimals than a register holds")
+	}
+}
+
+// TestMeterConfigCarriesFleetSettings checks that the fleet-wide meter
+// settings reach every meter's configuration.
+func TestMeterConfigCarriesFleetSettings(t *testing.T) {
+	cfg := Config{TIDMemory: 7, Lockout: meter.Lockout{Attempts: 3, Period: 90}}
+	def := vending.Meter{DRN: "37194275246", SGC: "123456", KRN: 1, KT: 2, KEN: 255,
+		EA: 7, Utility: "electricity"}
+	mc, err := cfg.meterConfig(&def, vending.DecoderKey{EA: 7, Key: make([]byte, 8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.TIDMemory != 7 || mc.Lockout != cfg.Lockout {
+		t.Errorf("meter config TIDMemory %d, Lockout %+v; want 7, %+v", mc.TIDMemory,
+			mc.Lockout, cfg.Lockout)
 	}
 }
