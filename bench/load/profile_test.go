@@ -122,3 +122,38 @@ func TestArrivalsMatchExpected(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseStages(f *testing.F) {
+	for _, s := range []string{"30s:500,60s:5000,30s:0", "1m:100/s", "0s:1", "1s:-1", ":", "1h:1e7",
+		"10ms:3,10ms:0.5"} {
+		f.Add(s, 0.0)
+	}
+	f.Fuzz(func(t *testing.T, s string, start float64) {
+		p, err := ParseStages(s, start)
+		if err != nil {
+			return
+		}
+		// A profile that parses is runnable: its arrivals are in order and
+		// as many as Total says, for short profiles.
+		if p.Duration() > time.Minute || p.Peak() > 10000 {
+			return
+		}
+		arr := newArrivals(p)
+		var n int64
+		last := time.Duration(-1)
+		for ; ; n++ {
+			off, ok := arr.offset(n)
+			if !ok {
+				break
+			}
+			if off < last || off > p.Duration() {
+				t.Fatalf("%q: arrival %d at %s after %s, profile of %s", s, n, off, last,
+					p.Duration())
+			}
+			last = off
+		}
+		if n != p.Total() {
+			t.Fatalf("%q: %d arrivals, Total %d", s, n, p.Total())
+		}
+	})
+}

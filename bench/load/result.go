@@ -29,8 +29,8 @@ type Result struct {
 	// the run with its drain.
 	LoadSeconds    float64 `json:"load_s"`
 	ElapsedSeconds float64 `json:"elapsed_s"`
-	// AchievedRate is the accepted requests per second, from time zero
-	// to the last acceptance.
+	// AchievedRate is the accepted requests per second over the schedule,
+	// or up to the last acceptance when that came later.
 	AchievedRate float64 `json:"achieved_rate"`
 	// Requests counts the arrivals fired.
 	Requests int64 `json:"requests"`
@@ -93,7 +93,8 @@ func (r *Recorder) Result() Result {
 		Latencies: map[string]Percentiles{}, Histograms: map[string][]Bucket{},
 		SchedulerLag: r.lag.Summary(),
 	}
-	if span := r.lastAccepted.Sub(r.start).Seconds(); span > 0 {
+	span := max(r.lastAccepted.Sub(r.start), r.profile.Duration()).Seconds()
+	if span > 0 {
 		res.AchievedRate = float64(r.settled[Accepted]) / span
 	}
 	for i, n := range r.names.Latencies {

@@ -60,5 +60,6 @@ func newRootCmd() *cobra.Command {
 	}
 	addRunFlags(root, &cfg)
 	root.AddCommand(withScenarioFiles(newRunCmd()), newMeterCmd(), newScenariosCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stsfleet/stsfleet/bench/load"
+	"github.com/stsfleet/stsfleet/scenarios/threshold"
+)
+
+// fakeSystem is a step function for a system that takes capacity requests
+// a second and fails the rest, answering each in latency; it plays a step
+// on a fake clock, without the scheduler.
+type fakeSystem struct {
+	capacity float64
+	latency  time.Duration
+	clock    time.Time
+}
+
+func (f *fakeSystem) now() time.Time { return f.clock }
+
+func (f *fakeSystem) step(_ context.Context, rec *load.Recorder) error {
+	p := rec.Profile()
+	rate := p.Peak()
+	n := p.Total()
+	start := f.clock
+	for k := range n {
+		at := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+		f.clock = at
+		rec.Fired(load.Arrival{Seq: k, Intended: at, Rate: rate})
+		f.clock = at.Add(f.latency)
+		if float64(k) >= f.capacity*p.Duration().Seconds() {
+			rec.Settle(load.Failed, FailTimeout)
+			continue
+		}
+		rec.Issued()
+		rec.Observe(threshold.VendToCredit, f.latency)
+		rec.Settle(load.Accepted, "")
+	}
+	f.clock = f.clock.Add(time.Second)
+	return nil
+}
+
+func TestFindMaxStepsUntilAThresholdBreaks(t *testing.T) {
+	sys := &fakeSystem{capacity: 2600, latency: 5 * time.Millisecond,
+		clock: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	names := ThresholdNames(VendNames)
+	th, err := names.Parse("count(tokens_failed) == 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Common{Profile: load.Constant(1000, time.Second), Thresholds: []threshold.Threshold{th},
+		FindMax: &FindMax{Step: 500}, now: sys.now}
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSteps(context.Background(), &c, VendNames, sys.step,
+		func(context.Context) (Info, error) { return Info{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tried []float64
+	for _, s := range rep.Steps {
+		tried = append(tried, s.Target)
+	}
+	// 1000, 1500, 2000 and 2500 hold, 3000 breaks; bisection tries 2750
+	// (breaks) and 2625 (breaks).
+	want := []float64{1000, 1500, 2000, 2500, 3000, 2750, 2625}
+	if diff := cmp.Diff(want, tried); diff != "" {
+		t.Errorf("rates tried (-want +got):\n%s", diff)
+	}
+	if rep.MaxRate != 2500 || !rep.Passed {
+		t.Errorf("max rate %g, passed %v; want 2500 and passed", rep.MaxRate, rep.Passed)
+	}
+	if rep.TargetRate != 2500 || rep.States[load.Accepted] != 2500 {
+		t.Errorf("report holds the %g/s step with %d accepted, want the 2500/s one",
+			rep.TargetRate, rep.States[load.Accepted])
+	}
+}
+
+func TestFindMaxWithNothingHolding(t *testing.T) {
+	sys := &fakeSystem{capacity: 10, latency: time.Millisecond, clock: time.Unix(1e9, 0)}
+	c := Common{Profile: load.Constant(100, time.Second), FindMax: &FindMax{}, now: sys.now}
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSteps(context.Background(), &c, VendNames, sys.step,
+		func(context.Context) (Info, error) { return Info{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tried []float64
+	for _, s := range rep.Steps {
+		tried = append(tried, s.Target)
+	}
+	// The first rate breaks; bisection looks below it twice.
+	if diff := cmp.Diff([]float64{100, 50, 25}, tried); diff != "" {
+		t.Errorf("rates tried (-want +got):\n%s", diff)
+	}
+	if rep.Passed || rep.MaxRate != 0 {
+		t.Errorf("passed %v, max rate %g; want a failed run", rep.Passed, rep.MaxRate)
+	}
+}
+
+func TestReportEvaluatesThresholds(t *testing.T) {
+	sys := &fakeSystem{capacity: 1e6, latency: 30 * time.Millisecond, clock: time.Unix(1e9, 0)}
+	names := ThresholdNames(VendNames)
+	var ths []threshold.Threshold
+	for _, s := range []string{"p99(vend_to_credit) < 50ms", "count(tokens_lost) == 0",
+		"p50(vend_to_credit) < 20ms", "count(in_flight_limit) == 0"} {
+		th, err := names.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ths = append(ths, th)
+	}
+	c := Common{Profile: load.Constant(200, time.Second), Thresholds: ths, now: sys.now}
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSteps(context.Background(), &c, VendNames, sys.step,
+		func(context.Context) (Info, error) { return Info{"meters": 1}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, tr := range rep.Thresholds {
+		got = append(got, tr.Pass)
+	}
+	// in_flight_limit never happened: it counts zero.
+	if diff := cmp.Diff([]bool{true, true, false, true}, got); diff != "" {
+		t.Errorf("threshold results (-want +got):\n%s\n%+v", diff, rep.Thresholds)
+	}
+	if rep.Passed {
+		t.Error("report passed with failing thresholds")
+	}
+}

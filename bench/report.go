@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/stsfleet/stsfleet/bench/load"
+	"github.com/stsfleet/stsfleet/protocol/sts"
+	"github.com/stsfleet/stsfleet/scenarios/threshold"
+)
+
+// Report is the outcome of a bench: the run's result (for --find-max, that
+// of the highest rate that held), the thresholds evaluated on it, and what
+// the run was made on.
+type Report struct {
+	load.Result
+	// Passed is true when every threshold held (and, for find-max, a
+	// step held).
+	Passed bool
+	// Thresholds are the evaluated thresholds.
+	Thresholds []ThresholdResult
+	// Config describes the set-up; Machine the computer it ran on.
+	Config  Info
+	Machine Machine
+	// MaxRate is the highest target rate that held, for find-max.
+	MaxRate float64
+	// Steps are the find-max steps in the order run.
+	Steps []Step
+	// Extra holds what a bench adds, such as the vendor's own summary.
+	Extra Info
+}
+
+// ThresholdResult is one threshold evaluated on a result.
+type ThresholdResult struct {
+	Expr string `json:"expr"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Pass bool   `json:"pass"`
+	// Err says why nothing could be compared; empty otherwise.
+	Err string `json:"error,omitempty"`
+}
+
+// Step is one rate tried by find-max.
+type Step struct {
+	Target       float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Requests     int64   `json:"requests"`
+	Accepted     int64   `json:"accepted"`
+	Errors       int64   `json:"errors"`
+	// P99 is the primary latency's 99th percentile, in milliseconds.
+	P99  float64 `json:"p99_ms"`
+	Held bool    `json:"held"`
+	// Broke lists what failed at this step.
+	Broke []string `json:"broke,omitempty"`
+}
+
+// evaluate checks the thresholds against the result and sets Passed.
+func (r *Report) evaluate(ths []threshold.Threshold) {
+	r.Thresholds = evalThresholds(&r.Result, ths)
+	r.Passed = true
+	for _, t := range r.Thresholds {
+		r.Passed = r.Passed && t.Pass
+	}
+}
+
+func evalThresholds(res *load.Result, ths []threshold.Threshold) []ThresholdResult {
+	out := make([]ThresholdResult, 0, len(ths))
+	src := source{res}
+	for _, th := range ths {
+		e := th.Eval(src)
+		tr := ThresholdResult{Expr: th.String(), Want: th.Wanted(), Got: e.Got, Pass: e.Pass}
+		if e.Err != nil {
+			tr.Err = e.Err.Error()
+		}
+		out = append(out, tr)
+	}
+	return out
+}
+
+// MarshalJSON writes the result's fields, then passed, thresholds, the
+// find-max figures, config and machine.
+func (r Report) MarshalJSON() ([]byte, error) {
+	f := r.Result.Fields()
+	f = append(f[:2:2], append([]load.Field{{Key: "passed", Value: r.Passed}}, f[2:]...)...)
+	f = append(f, load.Field{Key: "thresholds", Value: r.Thresholds})
+	if r.Steps != nil {
+		f = append(f, load.Field{Key: "max_rate", Value: r.MaxRate},
+			load.Field{Key: "steps", Value: r.Steps})
+	}
+	if r.Extra != nil {
+		f = append(f, load.Field{Key: "extra", Value: r.Extra})
+	}
+	f = append(f, load.Field{Key: "config", Value: r.Config},
+		load.Field{Key: "machine", Value: r.Machine})
+	return load.MarshalFields(f)
+}
+
+// Machine is what a figure was measured on.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Go         string `json:"go"`
+}
+
+// ThisMachine describes the computer the process runs on.
+func ThisMachine() Machine {
+	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Go: runtime.Version()}
+}
+
+// String describes the machine on one line.
+func (m Machine) String() string {
+	return fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s, %s", m.CPUs, m.CPUModel,
+		m.GOMAXPROCS, m.OS, m.Arch, m.Go)
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// source is a result as a threshold source. A meter outcome or failure
+// kind the run never saw counts zero, rather than not being reported: the
+// bench would have counted it.
+type source struct{ *load.Result }
+
+// Count implements threshold.Source.
+func (s source) Count(name string) (int64, bool) {
+	if n, ok := s.Result.Count(name); ok {
+		return n, true
+	}
+	if contains(failKinds, name) {
+		return 0, true
+	}
+	if _, err := sts.ParseOutcome(name); err == nil {
+		return 0, true
+	}
+	return 0, false
+}
+
+// failKinds are the failure kinds a bench reports besides http_NNN.
+var failKinds = []string{FailInFlightLimit, FailTimeout, FailCanceled, FailNetwork, FailDecode,
+	FailOther}
+
+// ThresholdNames returns the names thresholds may use for a bench with
+// vocabulary n: the product's usual names plus the bench's own counts,
+// failure kinds and latencies.
+func ThresholdNames(n load.Names) threshold.Names {
+	names := threshold.DefaultNames()
+	names.Counts = append(names.Counts, "requests", n.Issued)
+	names.Counts = append(names.Counts, n.States[:]...)
+	names.Counts = append(names.Counts, failKinds...)
+	for _, l := range n.Latencies {
+		if !contains(names.Latencies, l) {
+			names.Latencies = append(names.Latencies, l)
+		}
+	}
+	return names
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,383 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stsfleet/stsfleet/bench/load"
+	"github.com/stsfleet/stsfleet/mqttc"
+	"github.com/stsfleet/stsfleet/protocol/sts"
+	"github.com/stsfleet/stsfleet/protocol/wire"
+	"github.com/stsfleet/stsfleet/scenarios/threshold"
+	"github.com/stsfleet/stsfleet/vending"
+	"github.com/stsfleet/stsfleet/vending/ledger"
+)
+
+// VendNames is the vocabulary of the vend bench, that of the end-of-run
+// summary: a request is one purchase, accepted when the meter's accept is
+// back.
+var VendNames = load.Names{
+	Kind: "vend", Unit: "tokens", Issued: threshold.TokensVended,
+	States: [5]string{"tokens_accepted", "tokens_rejected", "tokens_failed",
+		"tokens_timed_out", "tokens_lost"},
+	Latencies: []string{threshold.VendToCredit, threshold.VendToIssue,
+		threshold.IssueToCredit},
+}
+
+// APIs through which the embedded vendor is asked for tokens.
+const (
+	// APIHTTP posts to the vendor's HTTP API over loopback, as a
+	// point-of-sale would.
+	APIHTTP = "http"
+	// APIDirect calls the service in-process, leaving HTTP out of the
+	// path (to see what it costs).
+	APIDirect = "direct"
+)
+
+// DefaultAmount is what each purchase pays, in the tariff's currency.
+const DefaultAmount = "100.00"
+
+// DefaultHTTPConns is the default cap on connections to the vendor: like a
+// point-of-sale front end, the bench keeps a pool rather than dialling a
+// connection per request in flight, which under load costs more than the
+// requests themselves.
+const DefaultHTTPConns = 64
+
+// VendConfig configures [RunVend]: purchase request, token, MQTT delivery,
+// meter decrypt and credit, result back. Latencies are measured on one
+// clock, the bench's, from each request's intended send time:
+// vend_to_issue to the token being issued (the embedded vendor's ledger
+// commit; an external vendor's answer), vend_to_credit to the vendor
+// having the meter's result (embedded; an external one's result as the
+// bench reads it from the broker), issue_to_credit between the two.
+type VendConfig struct {
+	Common
+	// Meters is the size of the embedded fleet; zero means 1000.
+	// Ignored with VendorURL.
+	Meters int
+	// Seed makes the embedded fleet reproducible.
+	Seed uint64
+	// API is APIHTTP (the zero value) or APIDirect, for the embedded
+	// vendor.
+	API string
+	// Amount is paid for each token; empty means DefaultAmount.
+	Amount string
+	// Ledger tunes the embedded vendor's ledger: group commit window and
+	// durability. The zero value is the vendor's default.
+	Ledger ledger.Options
+	// SplitLink gives the embedded vendor two MQTT connections, one
+	// publishing tokens and one reading results. False (the zero value)
+	// uses one for both, as the all-in-one does.
+	SplitLink bool
+	// HTTPConns caps the HTTP connections to the vendor; requests beyond
+	// wait for one (their latency still counts from the intended time).
+	// Zero means DefaultHTTPConns.
+	HTTPConns int
+
+	// VendorURL, when set, is an external vendor's HTTP API, and
+	// VendorToken its bearer token. The bench then reads results from
+	// BrokerURL with an account allowed to (the vendor's or analytics'),
+	// and vends to the meters of Definition.
+	VendorURL, VendorToken string
+	// BrokerURL, BrokerUser and BrokerPassword are that broker and
+	// account.
+	BrokerURL, BrokerUser, BrokerPassword string
+	// Definition lists the external fleet's meters.
+	Definition *vending.Definition
+}
+
+// vendRun is the state of one vend bench.
+type vendRun struct {
+	cfg    VendConfig
+	meters []string
+	post   func(ctx context.Context, drn, key string) (string, error)
+	runID  string
+	// links are the MQTT clients that must be connected before a step.
+	links []*mqttc.Client
+
+	// mu guards track, the tracker of the step running; results outlive
+	// steps.
+	mu    sync.Mutex
+	track *tracker
+}
+
+// RunVend runs the vend bench and returns its report.
+func RunVend(ctx context.Context, cfg VendConfig) (*Report, error) {
+	cfg.Meters = orDefault(cfg.Meters, 1000)
+	cfg.API = orDefault(cfg.API, APIHTTP)
+	cfg.Amount = orDefault(cfg.Amount, DefaultAmount)
+	cfg.HTTPConns = orDefault(cfg.HTTPConns, DefaultHTTPConns)
+	if err := cfg.Common.resolve(); err != nil {
+		return nil, fmt.Errorf("bench vend: %w", err)
+	}
+	r := &vendRun{cfg: cfg, runID: fmt.Sprintf("%x", randomBytes(6))}
+	var rep *Report
+	var err error
+	if cfg.VendorURL != "" {
+		rep, err = r.external(ctx)
+	} else {
+		rep, err = r.embedded(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench vend: %w", err)
+	}
+	return rep, nil
+}
+
+func (r *vendRun) embedded(ctx context.Context) (*Report, error) {
+	if r.cfg.API != APIHTTP && r.cfg.API != APIDirect {
+		return nil, fmt.Errorf("api %q: want %s or %s", r.cfg.API, APIHTTP, APIDirect)
+	}
+	var env *embedded
+	setup := func(ctx context.Context) (Info, error) {
+		started := time.Now()
+		var err error
+		env, err = startEmbedded(ctx, embeddedConfig{meters: r.cfg.Meters, seed: r.cfg.Seed,
+			transport: r.cfg.Transport, sink: sinkFunc(r.vendorEvent), reg: r.cfg.Registerer,
+			log: r.cfg.Logger, split: r.cfg.SplitLink, ledger: r.cfg.Ledger})
+		if err != nil {
+			return nil, err
+		}
+		r.meters = env.meters
+		for _, c := range []*mqttc.Client{env.link, env.reader} {
+			if c != nil {
+				r.links = append(r.links, c)
+			}
+		}
+		if r.cfg.API == APIDirect {
+			r.post = directVendor(env.vendor, r.cfg.Amount)
+		} else {
+			r.post = httpVendor(env.url, env.token, r.cfg.Amount, r.cfg.HTTPConns)
+		}
+		return Info{"mode": "embedded", "meters": len(r.meters), "transport": r.cfg.Transport,
+			"api": r.cfg.API, "amount": r.cfg.Amount, "http_conns": r.cfg.HTTPConns,
+			"split_link": r.cfg.SplitLink, "ledger_window_s": r.cfg.Ledger.Window.Seconds(),
+			"ledger_nosync": r.cfg.Ledger.NoSync,
+			"start_s":       time.Since(started).Seconds()}, nil
+	}
+	defer func() {
+		if env != nil {
+			env.close()
+		}
+	}()
+	rep, err := runSteps(ctx, &r.cfg.Common, VendNames, r.step, setup)
+	if err != nil {
+		return nil, err
+	}
+	rep.Extra = Info{"vendor_summary": env.vendor.Summary(), "broker": env.broker.b.Stats()}
+	return rep, nil
+}
+
+func (r *vendRun) external(ctx context.Context) (*Report, error) {
+	if r.cfg.BrokerURL == "" || r.cfg.Definition == nil || len(r.cfg.Definition.Meters) == 0 {
+		return nil, errors.New("an external vendor needs --broker and --fleet (its meters)")
+	}
+	for _, m := range r.cfg.Definition.Meters {
+		r.meters = append(r.meters, m.DRN)
+	}
+	r.post = httpVendor(r.cfg.VendorURL, r.cfg.VendorToken, r.cfg.Amount, r.cfg.HTTPConns)
+	var results *mqttc.Client
+	setup := func(ctx context.Context) (Info, error) {
+		var err error
+		results, err = mqttc.Connect(ctx, mqttc.Options{
+			Broker: r.cfg.BrokerURL, ClientID: "bench-results-" + r.runID,
+			Username: r.cfg.BrokerUser, Password: r.cfg.BrokerPassword, CleanSession: true,
+			Subscriptions: []mqttc.Subscription{{Filter: wire.TopicFilter(wire.KindResult),
+				QoS: 1, Handler: r.resultMessage}},
+			Logger: r.cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("subscribe to results: %w", err)
+		}
+		return Info{"mode": "external", "meters": len(r.meters), "vendor": r.cfg.VendorURL,
+			"broker": r.cfg.BrokerURL, "amount": r.cfg.Amount}, nil
+	}
+	defer func() {
+		if results != nil {
+			results.Disconnect(0)
+		}
+	}()
+	return runSteps(ctx, &r.cfg.Common, VendNames, r.step, setup)
+}
+
+func (r *vendRun) current() *tracker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.track
+}
+
+// vendorEvent takes the embedded vendor's events: a token's first
+// result, or the vendor giving up on it.
+func (r *vendRun) vendorEvent(ev vending.Event) {
+	t := r.current()
+	if t == nil {
+		return
+	}
+	switch ev.Kind {
+	case vending.EventVend:
+		t.noteIssued(ev.VendID, ev.At)
+	case vending.EventResult:
+		o, err := sts.ParseOutcome(ev.Outcome)
+		t.answer(ev.VendID, ev.At, err == nil && o.Accepted(), ev.Outcome)
+	case vending.EventLost:
+		t.lose(ev.VendID)
+	}
+}
+
+// resultMessage takes a meter's result read from an external broker.
+func (r *vendRun) resultMessage(m mqttc.Message) {
+	now := time.Now()
+	t := r.current()
+	if t == nil {
+		return
+	}
+	res, err := wire.DecodeResult(m.Payload)
+	if err != nil || res.VendID == "" {
+		return
+	}
+	o, _ := sts.ParseOutcome(res.Outcome)
+	t.answer(res.VendID, now, o.Accepted(), res.Outcome)
+}
+
+// step runs one schedule of purchases.
+func (r *vendRun) step(ctx context.Context, rec *load.Recorder) error {
+	track := newTracker(rec, r.cfg.Timeout, threshold.VendToCredit, threshold.IssueToCredit)
+	track.issueLatency = threshold.VendToIssue
+	if err := waitConnected(ctx, r.links); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.track = track
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var g errgroup.Group
+	g.Go(func() error { track.run(ctx); return nil })
+	var inflight sync.WaitGroup
+	sched := load.Scheduler{Profile: rec.Profile()}
+	sched.Run(ctx, rec.Start(), func(a load.Arrival) {
+		rec.Fired(a)
+		if rec.InFlight() > int64(r.cfg.MaxInFlight) {
+			rec.Settle(load.Failed, FailInFlightLimit)
+			return
+		}
+		inflight.Go(func() { r.vend(ctx, track, a) })
+	})
+	drainCtx, stop := context.WithTimeout(ctx, r.cfg.Drain)
+	track.drain(drainCtx, rec.InFlight)
+	stop()
+	cancel()
+	inflight.Wait()
+	track.loseAll()
+	return g.Wait()
+}
+
+// vend makes one purchase and registers its token for the result.
+func (r *vendRun) vend(ctx context.Context, track *tracker, a load.Arrival) {
+	rec := track.rec
+	drn := r.meters[a.Seq%int64(len(r.meters))]
+	key := "bench-" + r.runID + "-" + strconv.FormatInt(a.Seq, 10) + "-" +
+		strconv.FormatInt(a.Intended.UnixNano(), 36)
+	rctx, cancel := context.WithDeadline(ctx, a.Intended.Add(r.cfg.Timeout))
+	defer cancel()
+	id, err := r.post(rctx, drn, key)
+	now := time.Now()
+	if err != nil {
+		rec.Settle(load.Failed, vendErrorKind(err))
+		return
+	}
+	rec.Issued()
+	track.expect(id, a.Intended, now)
+}
+
+// httpError is a vendor's answer other than 201 Created.
+type httpError struct{ status int }
+
+func (e *httpError) Error() string { return "vendor answered " + strconv.Itoa(e.status) }
+
+func vendErrorKind(err error) string {
+	var he *httpError
+	var fe *vending.FieldError
+	switch {
+	case errors.As(err, &he):
+		return "http_" + strconv.Itoa(he.status)
+	case errors.As(err, &fe):
+		return "http_400"
+	case errors.Is(err, errDecode):
+		return FailDecode
+	}
+	return errorKind(err)
+}
+
+var errDecode = errors.New("decode vendor answer")
+
+// httpVendor returns a purchase function posting to a vendor's API.
+func httpVendor(base, token, amount string, conns int) func(ctx context.Context, drn,
+	key string) (string, error) {
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		IdleConnTimeout: time.Minute,
+	}}
+	url := base + "/v1/vend"
+	return func(ctx context.Context, drn, key string) (string, error) {
+		body, _ := json.Marshal(vending.VendRequest{Meter: drn, Amount: vending.Decimal(amount)})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != http.StatusCreated {
+			return "", &httpError{status: resp.StatusCode}
+		}
+		var vr struct {
+			VendID string `json:"vend_id"`
+		}
+		if err := json.Unmarshal(data, &vr); err != nil || vr.VendID == "" {
+			return "", fmt.Errorf("%w: %q", errDecode, data)
+		}
+		return vr.VendID, nil
+	}
+}
+
+// directVendor returns a purchase function calling the service itself.
+func directVendor(svc *vending.Service, amount string) func(ctx context.Context, drn,
+	key string) (string, error) {
+	return func(ctx context.Context, drn, key string) (string, error) {
+		resp, err := svc.Vend(ctx, vending.VendRequest{Meter: drn,
+			Amount: vending.Decimal(amount)}, key)
+		if err != nil {
+			return "", err
+		}
+		return resp.VendID, nil
+	}
+}
+
+// sinkFunc adapts a function to vending.EventSink.
+type sinkFunc func(vending.Event)
+
+// Emit implements vending.EventSink.
+func (f sinkFunc) Emit(ev vending.Event) { f(ev) }

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stsfleet/stsfleet/bench"
+	"github.com/stsfleet/stsfleet/bench/load"
+	"github.com/stsfleet/stsfleet/bench/report"
+	"github.com/stsfleet/stsfleet/vending"
+	"github.com/stsfleet/stsfleet/vending/ledger"
+)
+
+// errThresholds is returned when a run finished but did not pass, so that
+// the command exits non-zero.
+var errThresholds = errors.New("bench did not pass its thresholds")
+
+// benchFlags holds the flags every bench shares.
+type benchFlags struct {
+	// Rate is the constant target rate per second, or the start rate of
+	// Stages. Zero means bench.DefaultRate.
+	Rate float64
+	// Duration is how long a constant rate runs.
+	Duration time.Duration
+	// Stages is a ramp such as 30s:500,60s:5000,30s:0; it replaces
+	// Duration.
+	Stages string
+	// Transport is mem or tcp.
+	Transport string
+	// MaxInFlight, Timeout and Drain are bench.Common's.
+	MaxInFlight int
+	Timeout     time.Duration
+	Drain       time.Duration
+	// Thresholds are threshold expressions; all must hold.
+	Thresholds []string
+	// FindMax steps the rate up from Rate by StepRate until a threshold
+	// breaks; StepDuration, MaxRate and Refine tune it.
+	FindMax      bool
+	StepRate     float64
+	StepDuration time.Duration
+	MaxRate      float64
+	Refine       int
+	// JSON, CSV and HTML are report files; empty writes none.
+	JSON, CSV, HTML string
+	// Metrics is the address of a live /metrics while the bench runs;
+	// empty serves none.
+	Metrics string
+	// Quiet turns the progress line off.
+	Quiet bool
+	// Verbose logs the components' warnings to stderr.
+	Verbose bool
+	// CPUProfile, when set, is a file for a CPU profile of the run.
+	CPUProfile string
+}
+
+func (f *benchFlags) register(fs *pflag.FlagSet) {
+	fs.Float64Var(&f.Rate, "rate", 0, "target rate per second (start rate with --stages)")
+	fs.DurationVar(&f.Duration, "duration", bench.DefaultDuration, "how long --rate runs")
+	fs.StringVar(&f.Stages, "stages", "", "ramp between targets, such as 30s:500,60s:5000,30s:0")
+	fs.StringVar(&f.Transport, "transport", bench.TransportMemory, "MQTT transport: mem or tcp")
+	fs.IntVar(&f.MaxInFlight, "max-inflight", bench.DefaultMaxInFlight,
+		"requests in flight at most; arrivals beyond fail as in_flight_limit")
+	fs.DurationVar(&f.Timeout, "timeout", bench.DefaultTimeout,
+		"answer within this after the intended send time, or count as timed out")
+	fs.DurationVar(&f.Drain, "drain", 0, "wait for the last answers (default 2x --timeout)")
+	fs.StringArrayVar(&f.Thresholds, "threshold", nil,
+		"must hold for exit 0, such as 'p99(vend_to_credit)<50ms' (repeatable)")
+	fs.BoolVar(&f.FindMax, "find-max", false, "step the rate up until a threshold breaks")
+	fs.Float64Var(&f.StepRate, "step-rate", 0, "rate added per find-max step (default --rate)")
+	fs.DurationVar(&f.StepDuration, "step-duration", 0,
+		"how long each find-max step runs (default --duration)")
+	fs.Float64Var(&f.MaxRate, "max-rate", 0, "highest rate find-max tries (0: no limit)")
+	fs.IntVar(&f.Refine, "refine", 0, "find-max bisection steps after the break (default 2)")
+	fs.StringVar(&f.JSON, "json", "", "write the full result as JSON to this file")
+	fs.StringVar(&f.CSV, "csv", "", "write the per-second series as CSV to this file")
+	fs.StringVar(&f.HTML, "html", "", "write a self-contained HTML report to this file")
+	fs.StringVar(&f.Metrics, "metrics", "", "serve live Prometheus metrics on this address")
+	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress line")
+	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "log the components' warnings to stderr")
+	fs.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+}
+
+// common turns the flags into the benches' shared configuration.
+func (f *benchFlags) common(names load.Names, stderr io.Writer) (bench.Common, error) {
+	c := bench.Common{Transport: f.Transport, MaxInFlight: f.MaxInFlight, Timeout: f.Timeout,
+		Drain: f.Drain}
+	rate := f.Rate
+	if rate == 0 && f.Stages == "" {
+		rate = bench.DefaultRate
+	}
+	var err error
+	if f.Stages != "" {
+		c.Profile, err = load.ParseStages(f.Stages, rate)
+	} else {
+		c.Profile = load.Constant(rate, f.Duration)
+		err = c.Profile.Validate()
+	}
+	if err != nil {
+		return c, err
+	}
+	tn := bench.ThresholdNames(names)
+	for _, s := range f.Thresholds {
+		th, err := tn.Parse(s)
+		if err != nil {
+			return c, err
+		}
+		c.Thresholds = append(c.Thresholds, th)
+	}
+	if f.FindMax {
+		c.FindMax = &bench.FindMax{Start: f.Rate, Step: f.StepRate, Max: f.MaxRate,
+			StepDuration: f.StepDuration, Refine: f.Refine}
+	}
+	if !f.Quiet {
+		c.Progress = stderr
+	}
+	if f.Verbose {
+		c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+			Level: slog.LevelWarn}))
+	}
+	return c, nil
+}
+
+// finish writes the reports and turns a failed run into errThresholds.
+func (f *benchFlags) finish(stdout io.Writer, rep *bench.Report) error {
+	if err := report.WriteTable(stdout, rep); err != nil {
+		return err
+	}
+	files := report.Files{JSON: f.JSON, CSV: f.CSV, HTML: f.HTML}
+	if err := files.Write(rep); err != nil {
+		return err
+	}
+	if !rep.Passed {
+		return errThresholds
+	}
+	return nil
+}
+
+// profile starts the CPU profile, if asked for, and returns its stop.
+func (f *benchFlags) profile() (stop func(), err error) {
+	if f.CPUProfile == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.CPUProfile)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}, nil
+}
+
+// serveMetrics serves reg on addr until ctx ends; empty addr serves nothing.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry,
+	stderr io.Writer) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	fmt.Fprintf(stderr, "metrics on http://%s/metrics\n", ln.Addr())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test the vending path and the broker (open-model, HDR latencies)",
+	}
+	cmd.AddCommand(newBenchVendCmd(), newBenchBrokerCmd(), newBenchConnectCmd(),
+		newBenchServeBrokerCmd())
+	return cmd
+}
+
+// vendBenchConfig holds the flags of `fleet bench vend`.
+type vendBenchConfig struct {
+	benchFlags
+	// Meters is the embedded fleet's size.
+	Meters int
+	// Seed makes the embedded fleet reproducible.
+	Seed uint64
+	// API is http or direct.
+	API string
+	// Amount is paid per token.
+	Amount string
+	// HTTPConns caps the connections to the vendor.
+	HTTPConns int
+	// SplitLink gives the embedded vendor separate MQTT connections to
+	// publish tokens and to read results.
+	SplitLink bool
+	// LedgerWindow and LedgerNoSync tune the embedded vendor's ledger.
+	LedgerWindow time.Duration
+	LedgerNoSync bool
+	// Vendor, VendorToken, Broker, BrokerUser, BrokerPassword and Fleet
+	// point the bench at an external vendor and broker.
+	Vendor, VendorToken                string
+	Broker, BrokerUser, BrokerPassword string
+	Fleet                              string
+}
+
+func newBenchVendCmd() *cobra.Command {
+	var c vendBenchConfig
+	cmd := &cobra.Command{
+		Use:   "vend",
+		Short: "Purchase -> token -> MQTT -> meter credit -> result, at a target rate",
+		Long: "Runs purchases at an open-model rate through the vending path and measures " +
+			"vend_to_issue, issue_to_credit and vend_to_credit per token from its intended " +
+			"send time. With no --vendor, broker, vendor and fleet run in this process.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchVend(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	c.register(fs)
+	fs.IntVar(&c.Meters, "meters", 1000, "meters in the embedded fleet")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the embedded fleet")
+	fs.StringVar(&c.API, "api", bench.APIHTTP, "how to reach the embedded vendor: http or direct")
+	fs.StringVar(&c.Amount, "amount", bench.DefaultAmount, "amount paid per token")
+	fs.IntVar(&c.HTTPConns, "http-conns", bench.DefaultHTTPConns,
+		"HTTP connections to the vendor at most")
+	fs.BoolVar(&c.SplitLink, "split-link", false,
+		"embedded vendor: publish tokens and read results on separate MQTT connections")
+	fs.DurationVar(&c.LedgerWindow, "ledger-window", 0,
+		"embedded vendor: wait this long for a ledger batch to fill (default none)")
+	fs.BoolVar(&c.LedgerNoSync, "ledger-nosync", false,
+		"embedded vendor: commit the ledger without fsync (SQLite synchronous=NORMAL)")
+	fs.StringVar(&c.Vendor, "vendor", "", "external vendor API URL (needs --broker and --fleet)")
+	fs.StringVar(&c.VendorToken, "vendor-token", os.Getenv("STSFLEET_VENDOR_TOKEN"),
+		"external vendor's bearer token (default $STSFLEET_VENDOR_TOKEN)")
+	fs.StringVar(&c.Broker, "broker", "", "external broker URL to read results from")
+	fs.StringVar(&c.BrokerUser, "broker-user", "vendor", "account allowed to read results")
+	fs.StringVar(&c.BrokerPassword, "broker-password", os.Getenv("STSFLEET_BROKER_PASSWORD"),
+		"its password (default $STSFLEET_BROKER_PASSWORD)")
+	fs.StringVar(&c.Fleet, "fleet", "", "fleet definition of the external vendor's meters")
+	return cmd
+}
+
+func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writer) error {
+	common, err := c.common(bench.VendNames, stderr)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	common.Registerer = reg
+	cfg := bench.VendConfig{Common: common, Meters: c.Meters, Seed: c.Seed, API: c.API,
+		Amount: c.Amount, HTTPConns: c.HTTPConns, SplitLink: c.SplitLink,
+		Ledger:    ledger.Options{Window: c.LedgerWindow, NoSync: c.LedgerNoSync},
+		VendorURL: c.Vendor, VendorToken: c.VendorToken,
+		BrokerURL: c.Broker, BrokerUser: c.BrokerUser, BrokerPassword: c.BrokerPassword}
+	if c.Fleet != "" {
+		if cfg.Definition, err = vending.LoadDefinition(c.Fleet); err != nil {
+			return err
+		}
+	}
+	stop, err := serveMetrics(ctx, c.Metrics, reg, stderr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	stopProfile, err := c.profile()
+	if err != nil {
+		return err
+	}
+	rep, err := bench.RunVend(ctx, cfg)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	return c.finish(stdout, rep)
+}
+
+// brokerBenchConfig holds the flags of `fleet bench broker`.
+type brokerBenchConfig struct {
+	benchFlags
+	// Clients, Vendors, Payload and Split are bench.BrokerConfig's.
+	Clients, Vendors, Payload int
+	Split                     bool
+}
+
+func newBenchBrokerCmd() *cobra.Command {
+	var c brokerBenchConfig
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Raw MQTT QoS 1 round trips through the embedded broker, at a target rate",
+		Long: "A vendor account publishes each probe to a meter's token topic and the meter " +
+			"publishes it back on its result topic: the two QoS 1 legs of a token, without " +
+			"STS or vending, to set the pipeline's rate against.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchBroker(cmd.Context(), c, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	c.register(fs)
+	fs.IntVar(&c.Clients, "clients", 100, "meter clients")
+	fs.IntVar(&c.Vendors, "vendors", 1, "vendor connections publishing and reading results")
+	fs.IntVar(&c.Payload, "payload", 200, "probe size in bytes")
+	fs.BoolVar(&c.Split, "split", false,
+		"read echoes on their own connections, not on the publishing ones")
+	return cmd
+}
+
+func runBenchBroker(ctx context.Context, c brokerBenchConfig, stdout, stderr io.Writer) error {
+	common, err := c.common(bench.BrokerNames, stderr)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	common.Registerer = reg
+	stop, err := serveMetrics(ctx, c.Metrics, reg, stderr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	stopProfile, err := c.profile()
+	if err != nil {
+		return err
+	}
+	rep, err := bench.RunBroker(ctx, bench.BrokerConfig{Common: common, Clients: c.Clients,
+		Vendors: c.Vendors, Payload: c.Payload, Split: c.Split})
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	return c.finish(stdout, rep)
+}
