@@ -20,6 +20,7 @@ import (
 
 	"github.com/stsfleet/stsfleet/broker"
 	"github.com/stsfleet/stsfleet/fleet"
+	"github.com/stsfleet/stsfleet/fleet/stack"
 	"github.com/stsfleet/stsfleet/meter"
 	"github.com/stsfleet/stsfleet/mqttc"
 	"github.com/stsfleet/stsfleet/protocol/sts"
@@ -46,9 +47,14 @@ type StackConfig struct {
 	// Dir holds the ledger and the meters' state; empty means a fresh
 	// temporary directory, removed at Close.
 	Dir string
-	// Registerer receives the metrics of the embedded parts; nil keeps
-	// none.
+	// Registerer receives the metrics of the embedded parts and of the
+	// fleet (the fleet a scenario restarts takes its predecessor's
+	// place); nil keeps none.
 	Registerer prometheus.Registerer
+	// Analytics, when set with the embedded broker, starts analytics
+	// beside it on an account of its own, fed the vendor's vend events
+	// (see observe.go). Nil runs none.
+	Analytics AnalyticsStarter
 	// Logger receives the parts' logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -78,6 +84,12 @@ type Stack struct {
 	client *mqttc.Client
 	group  *errgroup.Group
 	cancel context.CancelFunc
+
+	// analytics runs when StackConfig.Analytics is set; nil otherwise.
+	analytics         stack.Analytics
+	analyticsPassword string
+	// fleetReg lets each fleet the scenario starts register its metrics.
+	fleetReg *swapRegisterer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,6 +126,9 @@ func NewStack(ctx context.Context, sc *Scenario, cfg StackConfig) (s *Stack, err
 	gctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.group, gctx = errgroup.WithContext(gctx)
 	if err := s.startBroker(ctx); err != nil {
+		return s, err
+	}
+	if err := s.startAnalytics(ctx); err != nil {
 		return s, err
 	}
 	if err := s.startVendor(ctx, gctx); err != nil {
@@ -169,11 +184,11 @@ func (s *Stack) startBroker(ctx context.Context) error {
 	b, err := broker.New(broker.Config{
 		DisableTCP:  true,
 		FleetSecret: s.secret,
-		Accounts: []broker.Account{
+		Accounts: append([]broker.Account{
 			{Username: vendorUser, Password: hex.EncodeToString(s.secret[:8]),
 				Role: broker.RoleVendor},
 			{Username: scenarioUser, Password: s.cfg.Password, Role: broker.RoleVendor},
-		},
+		}, s.analyticsAccount()...),
 		Logger:     s.log,
 		Registerer: s.cfg.Registerer,
 	})
@@ -239,7 +254,7 @@ func (s *Stack) startVendor(ctx, gctx context.Context) error {
 	svc, err = vending.New(ctx, vending.Config{
 		Definition: s.def, Keys: keys, DBPath: filepath.Join(s.dir, "ledger.db"),
 		Publisher: s.vclient, Clock: s.clock, Logger: s.log, Registry: s.cfg.Registerer,
-		APIToken: token,
+		APIToken: token, Events: s.events(),
 		// Redelivery waits past any scenario's steps: a scenario that wants
 		// a second copy of a token asks for it.
 		Delivery: vending.DeliveryConfig{InitialBackoff: 2 * time.Minute, MaxAttempts: 3},
@@ -323,6 +338,10 @@ func (s *Stack) meters(ctx context.Context, sc *Scenario) error {
 		s.fcfg.Dialer = s.broker.Dial
 	} else {
 		s.fcfg.Broker = s.cfg.BrokerURL
+	}
+	if s.cfg.Registerer != nil {
+		s.fleetReg = &swapRegisterer{reg: s.cfg.Registerer}
+		s.fcfg.Registerer = s.fleetReg
 	}
 	if sc.Fleet.Lockout.Attempts > 0 {
 		return seedStates(s.fcfg.StateDir, s.def, s.inj, &sc.Fleet, s.clock.Now(), tables)
@@ -419,6 +438,9 @@ func (s *Stack) StopFleet(ctx context.Context) error {
 // StartFleet implements [System]: a new fleet, restored from the state
 // the last one saved.
 func (s *Stack) StartFleet(ctx context.Context) error {
+	if s.fleetReg != nil {
+		s.fleetReg.reset()
+	}
 	f, err := fleet.New(s.fcfg)
 	if err != nil {
 		return fmt.Errorf("start fleet: %w", err)
@@ -513,6 +535,9 @@ func (s *Stack) close(ctx context.Context) error {
 	}
 	if s.vclient != nil {
 		s.vclient.Disconnect(100 * time.Millisecond)
+	}
+	if s.analytics != nil {
+		errs = append(errs, s.analytics.Shutdown(ctx))
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Shutdown(ctx))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stsfleet/stsfleet/fleet/stack"
 	"github.com/stsfleet/stsfleet/scenarios"
+	"github.com/stsfleet/stsfleet/statuspage"
 )
 
 // Exit codes of `fleet run FILE...`.
@@ -211,6 +214,11 @@ func (cfg scenarioConfig) stackConfig(stderr io.Writer) (scenarios.StackConfig, 
 		}
 		sc.VendorURL, sc.VendorToken = strings.TrimSuffix(cfg.Vendor, "/"), token
 	}
+	// Served metrics include analytics' (fraud attempts, energy), as the
+	// all-in-one's do; beside an external broker analytics has no account.
+	if cfg.Serve && cfg.Broker == "" {
+		sc.Analytics = stack.NATSAnalytics("", sc.Logger)
+	}
 	return sc, nil
 }
 
@@ -254,11 +262,17 @@ func (g registryGatherer) Gather() ([]*dto.MetricFamily, error) {
 	return nil, nil
 }
 
-// serveScenarioMetrics serves /metrics of the running scenario until stop.
+// serveScenarioMetrics serves /metrics of the running scenario, and the
+// status page over them at /, until stop.
 func serveScenarioMetrics(ctx context.Context, addr string,
 	current *atomic.Pointer[prometheus.Registry], stderr io.Writer) (stop func(), err error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
+	}
+	page, err := statuspage.New(statuspage.Config{Gatherer: registryGatherer{current},
+		Title: "stsfleet scenarios"})
+	if err != nil {
+		return nil, fmt.Errorf("--serve: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -267,18 +281,20 @@ func serveScenarioMetrics(ctx context.Context, addr string,
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registryGatherer{current},
 		promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", page)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", ln.Addr())
+	pctx, stopPage := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	wg.Go(func() { page.Run(pctx) })
+	fmt.Fprintf(stderr, "metrics: http://%s/metrics\nstatus:  http://%s/\n", ln.Addr(),
+		ln.Addr())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		<-done
+		stopPage()
+		wg.Wait()
 	}, nil
 }
 
