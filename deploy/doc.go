@@ -9,4 +9,13 @@
 // uses is one its binary defines (from the built binary's own --help),
 // every path a command names lies in a mounted volume, and Prometheus
 // scrapes every component where it listens.
+//
+// The observability files are checked the same way and against a running
+// product: the Grafana dashboards (grafana/dashboards) as JSON, each panel
+// on the dashboard's datasource variable with a query; the Prometheus
+// rules (prometheus/rules) with promtool, syntax and unit tests
+// (prometheus/tests); and, where Debian's prometheus is installed, a real
+// Prometheus on loopback scraping `fleet run --serve` of a short fraud
+// scenario (testdata/fraud.yaml) every second, through which every panel
+// query and every recording rule must return a series.
 package deploy
