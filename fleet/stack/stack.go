@@ -379,16 +379,22 @@ func (s *Stack) fleetConfig() (fleet.Config, error) {
 	return fc, nil
 }
 
-// serveHTTP serves the fleet's API and every part's metrics on one
-// address.
+// serveHTTP serves the fleet's API, every part's metrics and the status
+// page (status.go) on one address.
 func (s *Stack) serveHTTP() error {
+	page, err := s.statusPage()
+	if err != nil {
+		return fmt.Errorf("fleet http: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", s.Fleet.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherers, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", page)
 	addr, err := s.serve(s.cfg.HTTPListen, mux)
 	if err != nil {
 		return fmt.Errorf("fleet http: %w", err)
 	}
+	s.runStatusPage(page, s.servers[len(s.servers)-1])
 	s.addrs.Fleet = "http://" + addr
 	s.addrs.Metrics = "http://" + addr + "/metrics"
 	if as, ok := s.analytics.(analyticsServer); ok {
