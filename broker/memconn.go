@@ -17,9 +17,11 @@ import (
 // peers write acknowledgements from their reading goroutines, so with
 // net.Pipe two busy peers can each block in a write that waits for the other
 // to read, and sit there until a keep-alive deadline breaks the connection.
-// A buffer as large as a small socket buffer makes that as unlikely as it is
-// over TCP.
-const memBuffer = 256 << 10
+// A buffer as large as a loaded socket's makes that as unlikely as it is
+// over TCP. A buffer only grows as far as a burst fills it, and memKeep
+// bounds what an idle connection keeps, so the limit costs idle meters
+// nothing.
+const memBuffer = 4 << 20
 
 // memKeep is the largest buffer kept for reuse once a direction is drained;
 // an idle connection does not hold on to the memory of a past burst.
