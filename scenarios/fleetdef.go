@@ -1,18 +1,10 @@
 package scenarios
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"time"
 
-	"github.com/stsfleet/stsfleet/meter"
-	"github.com/stsfleet/stsfleet/protocol/sts"
 	"github.com/stsfleet/stsfleet/vending"
 )
 
@@ -113,44 +105,4 @@ func seededReader(def *vending.Definition, salt uint64) io.Reader {
 		}
 	}
 	return rand.NewChaCha8(seed)
-}
-
-// stateFile is the fleet's state file format: a meter's complete state,
-// which the fleet restores its meters from at start.
-type stateFile struct {
-	Version int         `json:"version"`
-	Meter   meter.State `json:"meter"`
-	Seq     uint64      `json:"seq"`
-}
-
-// seedStates writes each meter's initial state into the fleet's state
-// directory, for the meter settings the fleet's configuration does not
-// carry (the keypad lock-out): the fleet then starts from these states as
-// after a restart.
-func seedStates(dir string, def *vending.Definition, inj vending.Injection, f *FleetSpec,
-	now time.Time, tables *sts.Tables) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("seed meter states: %w", err)
-	}
-	for _, d := range def.Meters {
-		sgc, _ := strconv.ParseUint(d.SGC, 10, 32)
-		u, _ := meter.ParseUtility(string(d.Utility))
-		ken := d.KEN
-		m, err := meter.New(meter.Config{DRN: d.DRN, MfrCode: d.MfrCode, SGC: uint32(sgc),
-			TariffIndex: d.TI, KRN: d.KRN, KeyType: d.KT, KEN: &ken, BaseDate: d.BaseDate,
-			EA: d.EA, Key: inj[d.DRN].Key, Tables: tables, Utility: u, TIDMemory: f.TIDMemory,
-			Lockout: f.Lockout, Load: meter.Load{Kind: f.Load}}, now)
-		if err != nil {
-			return fmt.Errorf("seed meter states: %w", err)
-		}
-		b, err := json.Marshal(stateFile{Version: 1, Meter: m.State()})
-		if err != nil {
-			return fmt.Errorf("seed meter states: %w", err)
-		}
-		// The state holds the decoder key: 0600.
-		if err := os.WriteFile(filepath.Join(dir, d.DRN+".json"), b, 0o600); err != nil {
-			return fmt.Errorf("seed meter states: %w", err)
-		}
-	}
-	return nil
 }

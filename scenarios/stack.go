@@ -329,8 +329,9 @@ func (s *Stack) meters(ctx context.Context, sc *Scenario) error {
 	load := meter.Load{Kind: sc.Fleet.Load}
 	s.fcfg = fleet.Config{
 		Definition: s.def, Injection: s.inj, Tables: tables, Clock: s.clock,
-		TIDMemory: sc.Fleet.TIDMemory, Load: &load, FleetSecret: s.secret,
-		Purchases: fleet.PurchasePolicy{Off: true}, Seed: sc.Fleet.Seed,
+		TIDMemory: sc.Fleet.TIDMemory, Lockout: sc.Fleet.Lockout, Load: &load,
+		FleetSecret: s.secret,
+		Purchases:   fleet.PurchasePolicy{Off: true}, Seed: sc.Fleet.Seed,
 		StateDir: filepath.Join(s.dir, "state"), Logger: s.log,
 		TelemetryInterval: -1,
 	}
@@ -342,9 +343,6 @@ func (s *Stack) meters(ctx context.Context, sc *Scenario) error {
 	if s.cfg.Registerer != nil {
 		s.fleetReg = &swapRegisterer{reg: s.cfg.Registerer}
 		s.fcfg.Registerer = s.fleetReg
-	}
-	if sc.Fleet.Lockout.Attempts > 0 {
-		return seedStates(s.fcfg.StateDir, s.def, s.inj, &sc.Fleet, s.clock.Now(), tables)
 	}
 	return nil
 }
