@@ -69,7 +69,7 @@ func (p *Page) view(h []sample, now sample) view {
 			Sold: decimal(f.sold, 1), Consumed: decimal(f.consumed, 1),
 			Remaining: decimal(f.remaining, 1)})
 	}
-	v.Charts = charts(h)
+	v.Charts = charts(h, now)
 	return v
 }
 
@@ -98,8 +98,8 @@ func tiles(h []sample, now sample) []tile {
 	}
 	e := last.byUtility[0]
 	if !math.IsNaN(e.sold) {
-		out = append(out, tile{Label: "Electricity sold", Value: decimal(e.sold, 1) + " kWh",
-			Note: decimal(e.remaining, 1) + " kWh remaining"})
+		out = append(out, tile{Label: "Electricity sold", Value: quantity(e.sold) + " kWh",
+			Note: quantity(e.remaining) + " kWh remaining"})
 	}
 	add("Meters without credit", last.noCredit, "supply cut", last.noCredit > 0)
 	add("Revenue", last.revenue, "currency units", false)
@@ -113,6 +113,15 @@ func tiles(h []sample, now sample) []tile {
 	add("Fraud attempts", fraud, "rejected keypad entries", fraud > 0)
 	add("ACL refusals", last.refusals, "by the broker", last.refusals > 0)
 	return out
+}
+
+// quantity formats a tile's quantity: one decimal below a thousand, none
+// above, so that it fits its tile.
+func quantity(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return decimal(v, 0)
+	}
+	return decimal(v, 1)
 }
 
 // perSecond describes the rate of a counter over the last two samples.
@@ -153,9 +162,11 @@ func levels(h []sample, get func(sample) float64) []point {
 	return out
 }
 
-func charts(h []sample) []template.HTML {
+// charts draws the time series of the history h and, from now, the bars
+// of counts so far, so that they agree with the tiles.
+func charts(h []sample, now sample) []template.HTML {
 	from, to := h[0].at, h[len(h)-1].at
-	last := h[len(h)-1]
+	last := now
 	out := []template.HTML{lineChart("Vends per second", "/s", []series{
 		{"tokens vended", palette[0], rates(h, func(s sample) float64 { return s.vends })},
 		{"results rejected", palette[3], rates(h, func(s sample) float64 {
