@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -49,6 +50,8 @@ type Broker struct {
 	traffic *traffic
 	log     *slog.Logger
 	mem     *listener
+	// sizer gives account clients their deeper outbound queue.
+	sizer *queueSizer
 
 	mu sync.Mutex
 	// tcp is the TCP listener; nil before Start or when disabled.
@@ -73,7 +76,7 @@ func New(cfg Config) (*Broker, error) {
 	caps.MaximumSessionExpiryInterval = uint32(min(s.SessionExpiry.Seconds(), math.MaxUint32))
 	caps.MaximumMessageExpiryInterval = int64(s.MessageExpiry.Seconds())
 	caps.MaximumInflight = uint16(s.MaxInflight)
-	caps.MaximumClientWritesPending = int32(min(s.MaxWritesPending, math.MaxInt32))
+	caps.MaximumClientWritesPending = int32(s.MaxWritesPending)
 	if s.MaxClients > 0 {
 		caps.MaximumClients = int64(s.MaxClients)
 	}
@@ -81,7 +84,7 @@ func New(cfg Config) (*Broker, error) {
 		Capabilities:            caps,
 		ClientNetReadBufferSize: readBufferSize,
 		SysTopicResendInterval:  sysTopicInterval,
-		Logger:                  slog.New(atLeast(s.Logger.Handler(), slog.LevelWarn)),
+		Logger:                  slog.New(newMochiHandler(s.Logger.Handler(), time.Now)),
 	})
 
 	h := &hook{
@@ -94,11 +97,16 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.server.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
-	if err := b.server.AddHook(&trafficHook{t: b.traffic}, nil); err != nil {
+	th := &trafficHook{t: b.traffic, roleOf: func(cl *mqtt.Client) Role {
+		return h.identityOf(cl).role
+	}}
+	if err := b.server.AddHook(th, nil); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)
 	}
+	b.sizer = &queueSizer{caps: caps, meter: caps.MaximumClientWritesPending,
+		account: int32(s.AccountWritesPending), isAccount: s.isAccount}
 	b.mem = newListener(memoryListenerID, "memory", nil, b.log, s.ConnectTimeout,
-		b.countAcceptError)
+		b.countAcceptError, b.sizer)
 	if s.Registerer != nil {
 		if err := s.Registerer.Register(newCollector(b)); err != nil {
 			return nil, fmt.Errorf("new broker: register metrics: %w", err)
@@ -167,7 +175,7 @@ func (b *Broker) listenTCP() (*listener, error) {
 		protocol = "tls"
 	}
 	return newListener(tcpListenerID, protocol, ln, b.log, b.cfg.ConnectTimeout,
-		b.countAcceptError), nil
+		b.countAcceptError, b.sizer), nil
 }
 
 // Run starts the broker, serves until ctx ends, then shuts it down. It
@@ -275,27 +283,3 @@ func (b *Broker) Dial(ctx context.Context) (net.Conn, error) {
 
 // Stats returns a snapshot of the broker's counters.
 func (b *Broker) Stats() Stats { return b.stats() }
-
-// levelHandler drops records below a minimum level, so that mochi's
-// per-client lifecycle messages stay out of the product's logs.
-type levelHandler struct {
-	slog.Handler
-	min slog.Level
-}
-
-func atLeast(h slog.Handler, min slog.Level) slog.Handler { return levelHandler{h, min} }
-
-// Enabled implements slog.Handler.
-func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-// WithAttrs implements slog.Handler.
-func (h levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelHandler{h.Handler.WithAttrs(attrs), h.min}
-}
-
-// WithGroup implements slog.Handler.
-func (h levelHandler) WithGroup(name string) slog.Handler {
-	return levelHandler{h.Handler.WithGroup(name), h.min}
-}

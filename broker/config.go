@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -24,9 +25,12 @@ const (
 
 	defaultSessionExpiry    = 7 * 24 * time.Hour
 	defaultMessageExpiry    = 7 * 24 * time.Hour
-	defaultMaxInflight      = 1024
+	defaultMaxInflight      = 65535
 	defaultMaxWritesPending = 256
-	defaultConnectTimeout   = 10 * time.Second
+	// defaultAccountWritesPending is the outbound queue of the vendor and
+	// analytics clients: 512 KiB of slots each, few such clients.
+	defaultAccountWritesPending = 1 << 16
+	defaultConnectTimeout       = 10 * time.Second
 )
 
 // MinFleetSecret is the shortest fleet secret New accepts, in bytes.
@@ -103,16 +107,25 @@ type Config struct {
 	// at most. Zero means 7 days.
 	MessageExpiry time.Duration
 	// MaxInflight is the most QoS 1 and 2 messages held per client:
-	// queued while it is offline plus sent and not yet acknowledged.
-	// Further messages to that client are dropped and counted. Zero
-	// means 1024. Memory is only used by messages actually held.
+	// queued while it is offline, waiting in its outbound queue, and sent
+	// and not yet acknowledged. Further messages to that client are
+	// dropped and counted. Zero means 65535, the whole packet identifier
+	// space: the vendor and the bridge receive every meter's results and
+	// must be able to hold a burst of them. Memory is only used by
+	// messages actually held.
 	MaxInflight int
-	// MaxWritesPending is the depth of each client's outbound queue, in
+	// MaxWritesPending is the depth of a meter's outbound queue, in
 	// packets. A message that finds the queue full is dropped and
 	// counted. The queue is allocated for every connected client (8
 	// bytes per slot), so it is what bounds memory with many meters.
 	// Zero means 256.
 	MaxWritesPending int
+	// AccountWritesPending is the depth of the outbound queue of a client
+	// signed in with an account (vendor or analytics, the bridge
+	// included): they read every meter's results at once, so a burst
+	// from thousands of meters must fit. Zero means 65536 (512 KiB per
+	// such client).
+	AccountWritesPending int
 	// MaxClients is the most clients connected at once; zero means no
 	// limit.
 	MaxClients int
@@ -169,13 +182,18 @@ func (cfg Config) validate() (*settings, error) {
 	s.ConnectTimeout = orDefault(s.ConnectTimeout, defaultConnectTimeout)
 	s.MaxInflight = orDefault(s.MaxInflight, defaultMaxInflight)
 	s.MaxWritesPending = orDefault(s.MaxWritesPending, defaultMaxWritesPending)
+	s.AccountWritesPending = orDefault(s.AccountWritesPending, defaultAccountWritesPending)
 	switch {
 	case s.SessionExpiry < time.Second || s.MessageExpiry < time.Second:
 		return nil, errors.New("session and message expiry must be at least a second")
 	case s.MaxInflight < 1 || s.MaxInflight > 65535:
 		return nil, fmt.Errorf("max inflight %d: want 1 to 65535", s.MaxInflight)
-	case s.MaxWritesPending < 1:
-		return nil, fmt.Errorf("max writes pending %d: want at least 1", s.MaxWritesPending)
+	case s.MaxWritesPending < 1 || s.MaxWritesPending > math.MaxInt32:
+		return nil, fmt.Errorf("max writes pending %d: want 1 to %d", s.MaxWritesPending,
+			math.MaxInt32)
+	case s.AccountWritesPending < 1 || s.AccountWritesPending > math.MaxInt32:
+		return nil, fmt.Errorf("account writes pending %d: want 1 to %d",
+			s.AccountWritesPending, math.MaxInt32)
 	case s.MaxClients < 0:
 		return nil, fmt.Errorf("max clients %d: want 0 (no limit) or more", s.MaxClients)
 	}
@@ -183,6 +201,12 @@ func (cfg Config) validate() (*settings, error) {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
+}
+
+// isAccount reports whether username is one of the accounts'.
+func (s *settings) isAccount(username string) bool {
+	_, ok := s.accounts[username]
+	return ok
 }
 
 func (a Account) validate() error {

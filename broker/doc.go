@@ -34,6 +34,22 @@
 // shared subscription goes to a connected member of the group when there is
 // one, so a vendor that is away does not hold back its share.
 //
+// # Outbound queues
+//
+// Each client has an outbound queue; a message that finds it full is
+// dropped and counted, by topic kind and by the role of the client it was
+// for (Stats.DroppedTo, broker_publishes_dropped_total). A meter's queue is
+// short (Config.MaxWritesPending), since thousands are allocated and a
+// meter receives only its tokens. The vendor and analytics read every
+// meter's results, so their clients get a deep one
+// (Config.AccountWritesPending) that holds a burst from the whole fleet;
+// to size it, the broker reads each CONNECT packet before mochi does.
+//
+// mochi's own warnings are about single clients and messages; they are
+// logged at Debug, and at Warn at most once per message every ten seconds
+// with a count of the rest. Those that only report a closed connection
+// stay at Debug.
+//
 // # In memory
 //
 // Dial returns a net.Conn whose other end is served by the broker as if it

@@ -84,6 +84,8 @@ func (h *hook) identityOf(cl *mqtt.Client) identity {
 // that does not fit the claimed identity, with its own CONNACK code. mochi
 // calls it before OnConnectAuthenticate, which checks the password.
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	// mochi has created the client, and its outbound queue, by now.
+	releaseQueue(cl)
 	user := string(pk.Connect.Username)
 	id, known := h.claimed(user)
 	if !known {

@@ -30,6 +30,8 @@ type listener struct {
 	connectTimeout time.Duration
 	// onAcceptError counts failed accepts for the metrics.
 	onAcceptError func()
+	// sizer sizes each client's outbound queue by who connects.
+	sizer *queueSizer
 
 	// ready is closed once mochi has called Serve; done once Close began.
 	ready chan struct{}
@@ -47,11 +49,12 @@ type listener struct {
 }
 
 func newListener(id, protocol string, ln net.Listener, log *slog.Logger,
-	connectTimeout time.Duration, onAcceptError func()) *listener {
+	connectTimeout time.Duration, onAcceptError func(), sizer *queueSizer) *listener {
 	return &listener{
 		id: id, protocol: protocol, ln: ln, log: log,
 		connectTimeout: connectTimeout,
 		onAcceptError:  onAcceptError,
+		sizer:          sizer,
 		ready:          make(chan struct{}),
 		done:           make(chan struct{}),
 		served:         make(chan struct{}),
@@ -159,7 +162,7 @@ func (l *listener) run(conn net.Conn, establish listeners.EstablishFn) {
 	// [MQTT-3.1.4-1] mochi replaces this deadline with the keep-alive one
 	// once the CONNECT packet has been read.
 	_ = conn.SetDeadline(time.Now().Add(l.connectTimeout))
-	err := establish(l.id, conn)
+	err := l.hand(conn, establish)
 	if err != nil {
 		l.log.Debug("mqtt connection ended", "remote", conn.RemoteAddr().String(), "err", err)
 	}
@@ -168,6 +171,20 @@ func (l *listener) run(conn net.Conn, establish listeners.EstablishFn) {
 	l.mu.Lock()
 	delete(l.conns, conn)
 	l.mu.Unlock()
+}
+
+// hand reads the CONNECT packet, to learn who connects, and hands the
+// connection to mochi with the outbound queue depth of that kind of client
+// (see [queueSizer]). A connection whose first packet is not a readable
+// CONNECT is refused, as mochi would.
+func (l *listener) hand(conn net.Conn, establish listeners.EstablishFn) error {
+	raw, username, err := peekConnect(conn)
+	if err != nil {
+		return err
+	}
+	pc := &peekedConn{Conn: conn, head: raw, release: l.sizer.hold(username)}
+	defer pc.release()
+	return establish(l.id, pc)
 }
 
 // stopIntake refuses new connections: the socket is closed and dial fails.

@@ -54,6 +54,10 @@ type Stats struct {
 	// MessagesDropped counts messages dropped because a client's
 	// outbound queue was full (see Config.MaxWritesPending).
 	MessagesDropped int64
+	// DroppedTo counts the same drops by the role of the client the
+	// message was for: meters (the zero Role), RoleVendor and
+	// RoleAnalytics, every role present.
+	DroppedTo map[Role]uint64
 	// InflightDropped counts QoS 1 and 2 messages dropped because a
 	// client held Config.MaxInflight of them already.
 	InflightDropped int64
@@ -80,10 +84,19 @@ func (b *Broker) stats() Stats {
 		MessagesReceived:  info.MessagesReceived,
 		MessagesSent:      info.MessagesSent,
 		MessagesDropped:   info.MessagesDropped,
+		DroppedTo:         b.droppedTo(),
 		InflightDropped:   info.InflightDropped,
 		Inflight:          inflight(b.server),
 		Retained:          info.Retained,
 	}
+}
+
+func (b *Broker) droppedTo() map[Role]uint64 {
+	m := make(map[Role]uint64, len(roles))
+	for _, r := range roles {
+		m[r] = b.traffic.droppedTo(r)
+	}
+	return m
 }
 
 // collector exposes the broker's counters and mochi's server.Info as

@@ -30,22 +30,40 @@ const (
 	causeLost = "lost"
 )
 
+// roles lists every role, in the order of their values, for the dropped
+// counters.
+var roles = []Role{roleMeter, RoleVendor, RoleAnalytics}
+
 // traffic counts PUBLISH packets by topic kind and sessions ended by
-// cause. Its arrays are indexed by kindIndex.
+// cause. Its arrays are indexed by kindIndex; dropped first by role.
 type traffic struct {
 	received []atomic.Uint64
 	sent     []atomic.Uint64
-	dropped  []atomic.Uint64
+	dropped  [][]atomic.Uint64
 	clean    atomic.Uint64
 	lost     atomic.Uint64
 }
 
 func newTraffic() *traffic {
-	return &traffic{
+	t := &traffic{
 		received: make([]atomic.Uint64, numKinds),
 		sent:     make([]atomic.Uint64, numKinds),
-		dropped:  make([]atomic.Uint64, numKinds),
+		dropped:  make([][]atomic.Uint64, len(roles)),
 	}
+	for i := range t.dropped {
+		t.dropped[i] = make([]atomic.Uint64, numKinds)
+	}
+	return t
+}
+
+// droppedTo returns the messages dropped for clients of role r, all
+// kinds together.
+func (t *traffic) droppedTo(r Role) uint64 {
+	var n uint64
+	for i := range t.dropped[r] {
+		n += t.dropped[r][i].Load()
+	}
+	return n
 }
 
 // kindIndex returns the index of the topic's kind: its last segment when
@@ -75,6 +93,8 @@ func kindName(i int) string {
 type trafficHook struct {
 	mqtt.HookBase
 	t *traffic
+	// roleOf returns the role of an authenticated client.
+	roleOf func(*mqtt.Client) Role
 }
 
 // ID implements mqtt.Hook.
@@ -106,9 +126,9 @@ func (h *trafficHook) OnPacketSent(_ *mqtt.Client, pk packets.Packet, _ []byte) 
 }
 
 // OnPublishDropped implements mqtt.Hook: a message for a subscriber whose
-// outbound queue was full.
-func (h *trafficHook) OnPublishDropped(_ *mqtt.Client, pk packets.Packet) {
-	h.t.dropped[kindIndex(pk.TopicName)].Add(1)
+// outbound queue was full, counted by the subscriber's role.
+func (h *trafficHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.t.dropped[h.roleOf(cl)][kindIndex(pk.TopicName)].Add(1)
 }
 
 // OnDisconnect implements mqtt.Hook. mochi passes a nil error when the
@@ -141,8 +161,8 @@ func newTrafficCollector(t *traffic) *trafficCollector {
 		sent: desc("publishes_sent_total",
 			"PUBLISH packets written to subscribers, by topic kind.", "kind"),
 		dropped: desc("publishes_dropped_total",
-			"Messages dropped because a subscriber's outbound queue was full, by topic kind.",
-			"kind"),
+			"Messages dropped because a subscriber's outbound queue was full, by topic kind "+
+				"and by the subscriber's role (meter, vendor or analytics).", "kind", "role"),
 		disconnects: desc("disconnects_total",
 			"Sessions ended, by cause: clean (the client sent DISCONNECT) or lost "+
 				"(connection broken, keep-alive expired, taken over or broker shut down).",
@@ -164,7 +184,9 @@ func (c *trafficCollector) Collect(ch chan<- prometheus.Metric) {
 		kind := kindName(i)
 		ch <- counter(c.received, float64(c.t.received[i].Load()), kind)
 		ch <- counter(c.sent, float64(c.t.sent[i].Load()), kind)
-		ch <- counter(c.dropped, float64(c.t.dropped[i].Load()), kind)
+		for _, r := range roles {
+			ch <- counter(c.dropped, float64(c.t.dropped[r][i].Load()), kind, r.String())
+		}
 	}
 	ch <- counter(c.disconnects, float64(c.t.clean.Load()), causeClean)
 	ch <- counter(c.disconnects, float64(c.t.lost.Load()), causeLost)
