@@ -102,7 +102,11 @@ type actor struct {
 	// buying is set while a purchase is with the buyers.
 	buying    bool
 	purchases int
-	waiting   []pendingVend
+	// buyAt is when, in simulated time, a customer with a [Timing]
+	// model gets round to buying after the balance fell low; zero while
+	// the balance is not low.
+	buyAt   time.Time
+	waiting []pendingVend
 	// arrived are the latest vend IDs received, so that a receipt that
 	// comes back after its token is not waited for.
 	arrived [4]string
@@ -157,8 +161,9 @@ func (a *actor) run(ctx context.Context) {
 		return
 	}
 	a.announce(ctx)
-	// A customer whose meter is installed without credit buys at once.
-	a.maybeBuy()
+	// A customer whose meter is installed without credit buys at once,
+	// whatever the hour: the installer loads the first credit.
+	a.maybeBuyNow(true)
 
 	step := a.f.cfg.Clock.WallDuration(a.f.cfg.Step)
 	// Start each meter at its own phase, so that wake-ups spread out.
@@ -364,8 +369,11 @@ func (a *actor) announce(ctx context.Context) {
 }
 
 // maybeBuy hands a purchase to the buyers when the balance is below the
-// customer's threshold and no purchase or bought token is on its way.
-func (a *actor) maybeBuy() {
+// customer's threshold and no purchase or bought token is on its way. A
+// customer whose amounts come with a [Timing] buys at the time it draws.
+func (a *actor) maybeBuy() { a.maybeBuyNow(false) }
+
+func (a *actor) maybeBuyNow(now bool) {
 	f := a.f
 	if f.cfg.Vendor == nil || f.cfg.Purchases.Off || f.buyingStopped.Load() || a.buying {
 		return
@@ -376,18 +384,30 @@ func (a *actor) maybeBuy() {
 	}
 	credit, _ := a.m.Credit(a.m.Utility().UnitSubClass())
 	if credit >= f.cfg.Purchases.below(a.def.Utility) {
+		a.buyAt = time.Time{}
 		return
+	}
+	sampler := f.cfg.Purchases.sampler(a.def.Utility)
+	if t, ok := sampler.(Timing); ok && !now {
+		sim := a.m.Now()
+		if a.buyAt.IsZero() {
+			a.buyAt = t.BuyAt(a.rng, sim)
+		}
+		if sim.Before(a.buyAt) {
+			return
+		}
 	}
 	a.purchases++
 	p := purchase{a: a, at: time.Now(), req: VendRequest{
 		Meter:          a.drn,
-		Amount:         f.cfg.Purchases.sampler(a.def.Utility).Sample(a.rng),
+		Amount:         sampler.Sample(a.rng),
 		Currency:       a.currency,
 		IdempotencyKey: f.runID + "-" + a.drn + "-" + strconv.Itoa(a.purchases),
 	}}
 	select {
 	case f.buys <- p:
 		a.buying = true
+		a.buyAt = time.Time{}
 		f.stats.purchasesAsked.Add(1)
 	default:
 		// Every buyer is busy and the queue is full: try at the next step.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/stsfleet/stsfleet/meter"
 	"github.com/stsfleet/stsfleet/protocol/sts"
@@ -33,6 +34,16 @@ type PurchasePolicy struct {
 // [Choice] is the simplest. Each meter draws with its own *rand.Rand.
 type Sampler interface {
 	Sample(r *rand.Rand) string
+}
+
+// Timing is implemented by a [Sampler] that also knows when customers buy:
+// once a balance falls below the threshold, the customer buys at the time
+// BuyAt returns rather than at the next step. A purchase model fitted from
+// receipts is one: people buy at their usual hours.
+type Timing interface {
+	// BuyAt returns the simulated time, not before low, at which a
+	// customer whose balance fell low at low buys.
+	BuyAt(r *rand.Rand, low time.Time) time.Time
 }
 
 // Choice draws one of its amounts, each equally likely; repeat an amount

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stsfleet/stsfleet/analytics/receipts"
 )
@@ -41,5 +42,28 @@ func TestPurchaseModelAmounts(t *testing.T) {
 	}
 	if _, err := loadPurchaseModel(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing model loaded")
+	}
+}
+
+// TestPurchaseModelTiming checks that customers buy at the model's hours,
+// read in the zone of the receipts it was fitted from.
+func TestPurchaseModelTiming(t *testing.T) {
+	eat := time.FixedZone("", 3*3600)
+	m := &receipts.PurchaseModel{HourWeights: make([]float64, 24),
+		Fitted: receipts.FitInfo{First: time.Date(2024, 1, 1, 9, 0, 0, 0, eat)}}
+	m.HourWeights[18] = 1
+	s := modelAmounts{m}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		low     time.Time
+		wantDay int
+	}{
+		{time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), 2},  // 11:00 local: today at 18
+		{time.Date(2026, 3, 2, 20, 0, 0, 0, time.UTC), 3}, // 23:00 local: tomorrow
+	} {
+		at := s.BuyAt(r, tc.low).In(eat)
+		if at.Before(tc.low) || at.Hour() != 18 || at.Day() != tc.wantDay {
+			t.Errorf("BuyAt(%v) = %v, want 18:xx local on day %d", tc.low, at, tc.wantDay)
+		}
 	}
 }
