@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -80,7 +81,9 @@ func newBridgeCmd() *cobra.Command {
 			"broker: this one or another) with an analytics account, and publishes them on\n" +
 			"NATS: results and final readings through JetStream, ordinary telemetry on core\n" +
 			"NATS. Without --nats it starts an embedded NATS server with JetStream on\n" +
-			"--nats-listen. Once ready it prints the addresses.",
+			"--nats-listen. broker serve runs the same bridge inside itself; run this one\n" +
+			"for another broker, or beside broker serve --no-bridge. Once ready it prints\n" +
+			"the addresses.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBridge(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -90,6 +93,7 @@ func newBridgeCmd() *cobra.Command {
 	return cmd
 }
 
+// addFlags adds every flag of broker bridge.
 func (cfg *bridgeConfig) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&cfg.MQTT, "mqtt", cfg.MQTT,
 		"MQTT broker URL, tcp://host:port or ssl://host:port")
@@ -100,16 +104,7 @@ func (cfg *bridgeConfig) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&cfg.ClientID, "mqtt-client-id", cfg.ClientID, "MQTT client identifier")
 	f.StringVar(&cfg.Share, "mqtt-share", "",
 		"shared-subscription group, so several bridges split the messages; empty: none")
-	f.StringVar(&cfg.NATS, "nats", "",
-		"NATS URL, or comma-separated cluster URLs; empty: an embedded server")
-	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen,
-		"client address of the embedded NATS server")
-	f.StringVar(&cfg.NATSStore, "nats-store", "",
-		"JetStream directory of the embedded NATS server; empty: a temporary one")
-	f.IntVar(&cfg.Replicas, "stream-replicas", cfg.Replicas,
-		"replicas of the JetStream stream, if the bridge creates it")
-	f.IntVar(&cfg.Partitions, "partitions", cfg.Partitions,
-		"partition count of the deployment, the same everywhere")
+	cfg.addNATSFlags(f)
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "forwarding workers")
 	f.IntVar(&cfg.Queue, "queue", cfg.Queue,
 		"queue depth per worker; a message finding it full is dropped and counted")
@@ -118,14 +113,29 @@ func (cfg *bridgeConfig) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 }
 
+// addNATSFlags adds the flags of the bridge's NATS side, which broker serve
+// shares.
+func (cfg *bridgeConfig) addNATSFlags(f *pflag.FlagSet) {
+	f.StringVar(&cfg.NATS, "nats", "",
+		"NATS URL, or comma-separated cluster URLs; empty: an embedded server")
+	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen,
+		"client address of the embedded NATS server")
+	f.StringVar(&cfg.NATSStore, "nats-store", "",
+		"JetStream directory of the embedded NATS server; empty: a temporary one, "+
+			"removed at exit")
+	f.IntVar(&cfg.Replicas, "stream-replicas", cfg.Replicas,
+		"replicas of the JetStream stream, if the bridge creates it")
+	f.IntVar(&cfg.Partitions, "partitions", cfg.Partitions,
+		"partition count of the deployment, the same everywhere")
+}
+
 // runBridge runs the bridge, the embedded NATS server when --nats is empty,
 // and the metrics endpoint until ctx ends.
 func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.MQTTPassword == "" {
 		return errors.New("--mqtt-password is required")
 	}
@@ -134,35 +144,15 @@ func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) 
 		return err
 	}
 
-	natsURL := cfg.NATS
-	if natsURL == "" {
-		srv, err := startEmbeddedNATS(cfg, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Shutdown(context.WithoutCancel(ctx))
-		natsURL = srv.ClientURL()
-	}
-	nc, err := natsx.Connect(natsx.ConnectConfig{URL: natsURL, Name: cfg.ClientID, Logger: log})
-	if err != nil {
-		return fmt.Errorf("--nats: %w", err)
-	}
-	defer nc.Close()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	br, err := bridge.New(bridge.Config{
-		MQTT: mqttc.Options{Broker: cfg.MQTT, ClientID: cfg.ClientID, Username: cfg.MQTTUser,
-			Password: password},
-		ShareGroup: cfg.Share,
-		NATS:       nc, Stream: natsx.StreamConfig{Replicas: cfg.Replicas},
-		Partitions: cfg.Partitions, Workers: cfg.Workers, QueueSize: cfg.Queue,
-		Logger: log, Registerer: reg,
-	})
+	run, err := startBridge(cfg, mqttc.Options{Broker: cfg.MQTT, ClientID: cfg.ClientID,
+		Username: cfg.MQTTUser, Password: password}, reg, log)
 	if err != nil {
 		return err
 	}
+	defer run.close(context.WithoutCancel(ctx))
 	var metrics net.Listener
 	if cfg.Metrics != "" {
 		if metrics, err = net.Listen("tcp", cfg.Metrics); err != nil {
@@ -171,17 +161,15 @@ func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) 
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return br.Run(ctx) })
+	g.Go(func() error { return run.br.Run(ctx) })
 	if metrics != nil {
 		g.Go(func() error { return serveMetrics(ctx, metrics, reg) })
 	}
 	g.Go(func() error {
-		select {
-		case <-br.Ready():
-		case <-ctx.Done():
+		if !run.ready(ctx) {
 			return nil
 		}
-		ready := "mqtt " + cfg.MQTT + " nats " + natsURL
+		ready := "mqtt " + cfg.MQTT + " nats " + run.url
 		if metrics != nil {
 			ready += " metrics http://" + metrics.Addr().String() + "/metrics"
 		}
@@ -189,6 +177,80 @@ func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) 
 		return nil
 	})
 	return g.Wait()
+}
+
+// newLogger returns the text logger of --log-level.
+func newLogger(level string, stderr io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// bridgeRun is a bridge ready to run: the embedded NATS server, if any,
+// the connection to NATS and the bridge over it.
+type bridgeRun struct {
+	// srv is the embedded server; nil with --nats.
+	srv *natsx.Server
+	nc  *nats.Conn
+	br  *bridge.Bridge
+	// url is the NATS server the bridge publishes to.
+	url string
+}
+
+// startBridge starts the embedded NATS server when cfg.NATS is empty,
+// connects to NATS and builds the bridge reading MQTT through mq, its
+// metrics on reg. Run it with br.Run; close it after.
+func startBridge(cfg bridgeConfig, mq mqttc.Options, reg prometheus.Registerer,
+	log *slog.Logger) (*bridgeRun, error) {
+	run := &bridgeRun{url: cfg.NATS}
+	if run.url == "" {
+		srv, err := startEmbeddedNATS(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		run.srv, run.url = srv, srv.ClientURL()
+	}
+	nc, err := natsx.Connect(natsx.ConnectConfig{URL: run.url, Name: mq.ClientID, Logger: log})
+	if err != nil {
+		run.close(context.Background())
+		return nil, fmt.Errorf("--nats: %w", err)
+	}
+	run.nc = nc
+	run.br, err = bridge.New(bridge.Config{
+		MQTT: mq, ShareGroup: cfg.Share,
+		NATS: nc, Stream: natsx.StreamConfig{Replicas: cfg.Replicas},
+		Partitions: cfg.Partitions, Workers: cfg.Workers, QueueSize: cfg.Queue,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		run.close(context.Background())
+		return nil, err
+	}
+	return run, nil
+}
+
+// ready waits until the bridge has subscribed, and reports false if ctx
+// ended first.
+func (r *bridgeRun) ready(ctx context.Context) bool {
+	select {
+	case <-r.br.Ready():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// close closes the NATS connection and stops the embedded server; call it
+// once the bridge's Run has returned.
+func (r *bridgeRun) close(ctx context.Context) {
+	if r.nc != nil {
+		r.nc.Close()
+	}
+	if r.srv != nil {
+		r.srv.Shutdown(ctx)
+	}
 }
 
 // startEmbeddedNATS starts the NATS server of a bridge given no --nats.
@@ -204,7 +266,7 @@ func startEmbeddedNATS(cfg bridgeConfig, log *slog.Logger) (*natsx.Server, error
 		port = natsx.RandomPort
 	}
 	srv, err := natsx.Start(natsx.Config{Host: strings.Trim(host, "[]"), Port: port,
-		StoreDir: cfg.NATSStore, Logger: log})
+		StoreDir: cfg.NATSStore, Logger: log.With("component", "nats")})
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %s: %w", cfg.NATSListen, err)
 	}

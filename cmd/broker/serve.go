@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stsfleet/stsfleet/broker"
+	"github.com/stsfleet/stsfleet/mqttc"
 )
 
 // serveConfig is what broker serve takes from its flags. Secret fields hold
@@ -44,7 +47,24 @@ type serveConfig struct {
 	MaxClients int
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// NoBridge turns the bridge to NATS off, and with it the embedded
+	// NATS server.
+	NoBridge bool
+	// Bridge is the NATS side of the bridge the broker runs: the server
+	// or cluster to publish to, or the embedded server to start. Its MQTT
+	// fields are unused: the bridge reads the broker in memory.
+	Bridge bridgeConfig
 }
+
+// The bridge inside broker serve signs in over the in-memory transport
+// with an account of its own, whose password is made at each start and
+// never leaves the process. Its client identifier differs from broker
+// bridge's default, so that a bridge run beside it does not take its
+// session over.
+const (
+	embeddedBridgeUser     = "stsfleet-bridge"
+	embeddedBridgeClientID = "stsfleet-broker-bridge"
+)
 
 // defaultServeConfig holds the flag defaults: loopback only.
 func defaultServeConfig() serveConfig {
@@ -55,6 +75,7 @@ func defaultServeConfig() serveConfig {
 		Metrics:       "127.0.0.1:9101",
 		SessionExpiry: 7 * 24 * time.Hour,
 		LogLevel:      "info",
+		Bridge:        defaultBridgeConfig(),
 	}
 }
 
@@ -64,9 +85,13 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve MQTT until interrupted",
 		Long: "serve listens for MQTT on --listen (TLS with --tls-cert and --tls-key) and\n" +
-			"serves Prometheus metrics on --metrics until it is interrupted. Secrets are\n" +
-			"given as @FILE (the file's content, trimmed) or, visibly to other users of\n" +
-			"the machine, as the text itself. Once ready it prints the addresses.",
+			"serves Prometheus metrics on --metrics until it is interrupted. It runs the\n" +
+			"bridge to NATS inside itself (see broker bridge): results and final readings\n" +
+			"go to JetStream, telemetry to core NATS, on an embedded NATS server with\n" +
+			"JetStream on --nats-listen, or on the server --nats names; --no-bridge turns\n" +
+			"both off. Secrets are given as @FILE (the file's content, trimmed) or,\n" +
+			"visibly to other users of the machine, as the text itself. Once ready it\n" +
+			"prints the addresses.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -91,14 +116,24 @@ func newServeCmd() *cobra.Command {
 		"how long an offline client's persistent session and queued messages are kept")
 	f.IntVar(&cfg.MaxClients, "max-clients", 0, "most clients connected at once; 0: no limit")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.BoolVar(&cfg.NoBridge, "no-bridge", false,
+		"run no bridge to NATS, and no embedded NATS server")
+	cfg.Bridge.addNATSFlags(f)
 	return cmd
 }
 
-// runServe runs the broker and the metrics endpoint until ctx ends.
+// runServe runs the broker, the bridge to NATS and the metrics endpoint
+// until ctx ends. At the end the bridge leaves first, so that what it took
+// from the broker is forwarded, then the broker stops, then NATS.
 func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) error {
 	bcfg, log, err := cfg.brokerConfig(stderr)
 	if err != nil {
 		return err
+	}
+	bridgePassword := hex.EncodeToString(randomBytes(16))
+	if !cfg.NoBridge {
+		bcfg.Accounts = append(bcfg.Accounts, broker.Account{Username: embeddedBridgeUser,
+			Password: bridgePassword, Role: broker.RoleAnalytics})
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(),
@@ -121,20 +156,68 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		}
 		return err
 	}
+	var run *bridgeRun
+	if !cfg.NoBridge {
+		// The bridge reads the broker in memory; the URL names it in logs.
+		run, err = startBridge(cfg.Bridge, mqttc.Options{Broker: b.URL(), Dialer: b.Dial,
+			ClientID: embeddedBridgeClientID, Username: embeddedBridgeUser,
+			Password: bridgePassword}, reg, log.With("component", "bridge"))
+		if err != nil {
+			if metrics != nil {
+				metrics.Close()
+			}
+			return errors.Join(err, b.Shutdown(context.WithoutCancel(ctx)))
+		}
+		defer run.close(context.WithoutCancel(ctx))
+	}
+	return serveAll(ctx, b, run, metrics, reg, stdout, log)
+}
 
+// serveAll runs the started broker, the bridge (nil for none) and the
+// metrics endpoint (nil for none), prints the ready line once the bridge
+// has subscribed, and waits for the end.
+func serveAll(ctx context.Context, b *broker.Broker, run *bridgeRun, metrics net.Listener,
+	reg *prometheus.Registry, stdout io.Writer, log *slog.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
+	bridgeDone := make(chan struct{})
+	if run != nil {
+		g.Go(func() error {
+			defer close(bridgeDone)
+			return run.br.Run(ctx)
+		})
+	} else {
+		close(bridgeDone)
+	}
 	g.Go(func() error {
 		<-ctx.Done()
+		<-bridgeDone
 		return b.Shutdown(context.WithoutCancel(ctx))
 	})
-	ready := "mqtt " + b.URL()
 	if metrics != nil {
-		ready += " metrics http://" + metrics.Addr().String() + "/metrics"
 		g.Go(func() error { return serveMetrics(ctx, metrics, reg) })
 	}
-	fmt.Fprintln(stdout, ready)
-	log.Info("broker serving", "addr", b.Addr())
+	g.Go(func() error {
+		ready := "mqtt " + b.URL()
+		if run != nil {
+			if !run.ready(ctx) {
+				return nil
+			}
+			ready += " nats " + run.url
+		}
+		if metrics != nil {
+			ready += " metrics http://" + metrics.Addr().String() + "/metrics"
+		}
+		fmt.Fprintln(stdout, ready)
+		log.Info("broker serving", "addr", b.Addr(), "bridge", run != nil)
+		return nil
+	})
 	return g.Wait()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // serveMetrics serves /metrics on ln until ctx ends, or fails.
@@ -165,12 +248,10 @@ func serveMetrics(ctx context.Context, ln net.Listener, reg *prometheus.Registry
 // brokerConfig turns the flags into the broker's configuration and logger.
 // Errors name the flag; none repeats a secret.
 func (cfg serveConfig) brokerConfig(stderr io.Writer) (broker.Config, *slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return broker.Config{}, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error",
-			cfg.LogLevel)
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return broker.Config{}, nil, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	if cfg.FleetSecret == "" {
 		return broker.Config{}, nil, errors.New("--fleet-secret is required")

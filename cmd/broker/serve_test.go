@@ -62,7 +62,7 @@ func TestServe(t *testing.T) {
 	go func() {
 		code <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--metrics",
 			"127.0.0.1:0", "--fleet-secret", "@" + secretFile, "--vendor-password",
-			"@" + vendorFile}, outW, &stderr)
+			"@" + vendorFile, "--no-bridge"}, outW, &stderr)
 		outW.Close()
 	}()
 
@@ -107,6 +107,9 @@ func TestServe(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	if bytes.Contains(body, []byte("bridge_")) {
+		t.Error("/metrics has bridge metrics with --no-bridge")
+	}
 
 	cancel()
 	select {
@@ -143,6 +146,10 @@ func TestServeFlagErrors(t *testing.T) {
 			"--tls-key", "key.pem"}, "tls"},
 		{"missing vendor password file", []string{"--fleet-secret", "@" + secretFile,
 			"--vendor-password", "@/nonexistent/pw"}, "--vendor-password"},
+		{"bad nats address", []string{"--fleet-secret", "@" + secretFile,
+			"--nats-listen", "nowhere"}, "--nats-listen"},
+		{"bad partition count", []string{"--fleet-secret", "@" + secretFile,
+			"--nats-listen", "127.0.0.1:0", "--partitions", "2000"}, "partition count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
