@@ -66,3 +66,43 @@ func TestVendForwarder(t *testing.T) {
 		t.Errorf("stream holds %d vend events, want 8", info.State.Msgs)
 	}
 }
+
+// TestVendForwarderWaitsForNATS offers an event before any NATS server
+// runs: the forwarder keeps trying, and publishes it once a server and the
+// stream are there.
+func TestVendForwarderWaitsForNATS(t *testing.T) {
+	ports, err := freePorts(DefaultHost, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := connect(t, fmt.Sprintf("nats://%s:%d", DefaultHost, ports[0]))
+	pub, err := NewVendPublisher(nc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := NewVendForwarder(pub, ForwarderConfig{Attempts: 100, RetryWait: 10 * time.Millisecond})
+	fwd.Offer(vendEvent(1))
+	ctx := testContext(t)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fwd.Run(runCtx) }()
+	eventually(t, "a failed attempt", func() bool { return fwd.Stats().Queued == 0 })
+
+	s, err := Start(Config{Port: ports[0], StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	_, js := connect(t, s.ClientURL())
+	if _, err := EnsureStream(ctx, js, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the event published", func() bool { return fwd.Stats().Published == 1 })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fwd.Stats(), (ForwarderStats{Published: 1}); got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+}

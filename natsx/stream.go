@@ -282,13 +282,18 @@ func retry(ctx context.Context, f func(context.Context) error) error {
 
 // Transient reports whether a JetStream request failed for a reason that
 // may pass: no server answered, the request timed out, the client is
-// reconnecting, or JetStream answered that it is not available yet.
+// reconnecting or has not connected yet, or JetStream answered that it is
+// not available yet.
 func Transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.Is(err, nats.ErrHeadersNotSupported):
+		// A client that has not reached a server yet knows of no
+		// headers support; every server since 2.2 has it.
 		return true
 	case errors.As(err, &apiErr):
 		return apiErr.Code == 503 || apiErr.Code == 408 ||

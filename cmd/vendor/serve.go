@@ -68,6 +68,16 @@ type serveConfig struct {
 	Delivery vending.DeliveryConfig
 	// TIDWarning is how long before a base date's end the vendor warns.
 	TIDWarning time.Duration
+	// NATS is the server, or comma-separated cluster, the vendor
+	// publishes credit vend events on, through JetStream; empty publishes
+	// none.
+	NATS string
+	// Partitions is the deployment's partition count, which places each
+	// vend event on its meter's subject.
+	Partitions int
+	// StreamReplicas is the stream's replica count, if the vendor is the
+	// first to need the stream.
+	StreamReplicas int
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 }
@@ -81,7 +91,10 @@ func defaultServeConfig() serveConfig {
 		DB:         "vendor.db",
 		SimSpeed:   1,
 		TIDWarning: 180 * 24 * time.Hour,
-		LogLevel:   "info",
+		Partitions: wire.DefaultPartitions,
+		// One replica, as the bridge and analytics create it by default.
+		StreamReplicas: 1,
+		LogLevel:       "info",
 		Delivery: vending.DeliveryConfig{InitialBackoff: 5 * time.Second,
 			MaxBackoff: 2 * time.Minute, MaxAttempts: 6},
 	}
@@ -96,6 +109,8 @@ func newServeCmd() *cobra.Command {
 			"docs/vending.md), records every token in a SQLite ledger before publishing\n" +
 			"it to the meter's token topic, and reads the meters' results through the\n" +
 			"vendors' shared subscription, publishing again until each token has one.\n" +
+			"With --nats it announces every credit vend on NATS for analytics, without\n" +
+			"ever waiting for NATS: events wait in a bounded queue while it is away.\n" +
 			"Secrets are given as @FILE (the file's content, trimmed) or, visibly to\n" +
 			"other users of the machine, as the text itself. Once ready it prints the\n" +
 			"addresses.",
@@ -136,6 +151,12 @@ func newServeCmd() *cobra.Command {
 		"publications of a token before it is lost")
 	f.DurationVar(&cfg.TIDWarning, "tid-warning", cfg.TIDWarning,
 		"warn this long (simulated) before a meter's base date runs out of TIDs")
+	f.StringVar(&cfg.NATS, "nats", "",
+		"NATS URL, or comma-separated cluster URLs, to publish vend events on; empty: none")
+	f.IntVar(&cfg.Partitions, "partitions", cfg.Partitions,
+		"partition count of the deployment, the same everywhere (with --nats)")
+	f.IntVar(&cfg.StreamReplicas, "stream-replicas", cfg.StreamReplicas,
+		"replicas of the JetStream stream, if the vendor creates it (with --nats)")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	return cmd
 }
@@ -156,6 +177,16 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	link := &serveLink{}
 	if cfg.MQTT != "" {
 		vc.Publisher = link
+	}
+	if cfg.NATS != "" {
+		events, err := startNATS(ctx, cfg, reg, log)
+		if err != nil {
+			return err
+		}
+		// Deferred first, so it runs last: after the service has
+		// stopped emitting.
+		defer events.close()
+		vc.Events = events
 	}
 	svc, err := vending.New(ctx, vc)
 	if err != nil {
@@ -210,6 +241,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	}
 	if cfg.MQTT != "" {
 		ready += " mqtt " + cfg.MQTT
+	}
+	if cfg.NATS != "" {
+		ready += " nats " + cfg.NATS
 	}
 	fmt.Fprintln(stdout, ready)
 	log.Info("vendor serving", "addr", api.Addr().String(), "meters", svc.Summary().Meters)
