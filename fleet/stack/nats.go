@@ -120,16 +120,19 @@ func (n *natsAnalytics) goRun(f func() error) {
 	}()
 }
 
-// Emit implements vending.EventSink: credit vends go to NATS.
-func (n *natsAnalytics) Emit(e vending.Event) {
+// vendSink is a vending.EventSink that forwards credit vends to NATS.
+type vendSink struct{ fwd *natsx.VendForwarder }
+
+// Emit implements vending.EventSink.
+func (s vendSink) Emit(e vending.Event) {
 	if v, ok := e.WireVend(); ok {
-		n.fwd.Offer(v)
+		s.fwd.Offer(v)
 	}
 }
 
 // EventSink implements the optional part of Analytics that takes the
 // vendor's events.
-func (n *natsAnalytics) EventSink() vending.EventSink { return n }
+func (n *natsAnalytics) EventSink() vending.EventSink { return vendSink{n.fwd} }
 
 // Handler serves analytics' own API: GET /v1/summary and /metrics.
 func (n *natsAnalytics) Handler() http.Handler { return n.svc.Handler() }
@@ -145,11 +148,15 @@ func (n *natsAnalytics) TelemetryAggregated() int64 {
 // Finals implements Analytics.
 func (n *natsAnalytics) Finals() int { return int(n.svc.Summary().MetersFinal) }
 
-// Totals implements Analytics. Analytics counts millionths of a unit,
-// registers ten-thousandths: readings carry at most four decimals.
-func (n *natsAnalytics) Totals() fleet.Totals {
+// Totals implements Analytics.
+func (n *natsAnalytics) Totals() fleet.Totals { return totalsOf(n.svc.Summary()) }
+
+// totalsOf returns the registers an analytics summary holds, by utility.
+// Analytics counts millionths of a unit, registers ten-thousandths:
+// readings carry at most four decimals.
+func totalsOf(sum analytics.Summary) fleet.Totals {
 	t := fleet.Totals{}
-	for name, u := range n.svc.Summary().ByUtility {
+	for name, u := range sum.ByUtility {
 		m := func(a analytics.Amount) meter.Milli { return meter.Milli(a / 100) }
 		t[vending.Utility(name)] = meter.Register{Credited: m(u.Credited),
 			Consumed: m(u.Consumed), Remaining: m(u.Remaining), Cleared: m(u.Cleared)}
