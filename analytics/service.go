@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/natsx"
 	"github.com/stsfleet/stsfleet/protocol/wire"
 )
@@ -89,7 +90,7 @@ type Service struct {
 	log  *slog.Logger
 	agg  *aggregator
 	reg  *prometheus.Registry
-	warn *limiter
+	warn *ratelimit.Limiter
 
 	slow, checkpoints, cpFailures atomic.Int64
 	ready                         chan struct{}
@@ -135,7 +136,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, name: cfg.Name, agg: newAggregator(), reg: cfg.Registry,
 		log:   cfg.Logger.With("component", "analytics", "partitions", cfg.Partitions.String()),
-		warn:  &limiter{every: 10 * time.Second, now: cfg.Now},
+		warn:  ratelimit.NewWithClock(10*time.Second, cfg.Now),
 		ready: make(chan struct{}),
 	}
 	col := newCollector(s.agg, cfg.Partitions.Len(), func() (int64, int64, int64) {
@@ -438,7 +439,7 @@ func (s *Service) checkpoint(msgs []jetstream.Msg) bool {
 // warnf logs a warning at most once per period per kind, with the count of
 // the ones held back.
 func (s *Service) warnf(kind, msg string, args ...any) {
-	if ok, held := s.warn.allow(kind); ok {
+	if ok, held := s.warn.Allow(kind); ok {
 		s.log.Warn(msg, append(args, "suppressed", held)...)
 	}
 }

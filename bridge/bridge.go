@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/mqttc"
 	"github.com/stsfleet/stsfleet/natsx"
 	"github.com/stsfleet/stsfleet/protocol/wire"
@@ -104,7 +105,7 @@ type Bridge struct {
 	js     jetstream.JetStream
 	queues []chan item
 	stats  stats
-	warn   *limiter
+	warn   *ratelimit.Limiter
 
 	running atomic.Bool
 	// ready is closed once the first Run has subscribed.
@@ -142,7 +143,7 @@ func New(cfg Config) (*Bridge, error) {
 	b := &Bridge{
 		cfg: cfg, js: js,
 		log:   cfg.Logger.With("component", "bridge"),
-		warn:  &limiter{every: 10 * time.Second, now: time.Now},
+		warn:  ratelimit.New(10 * time.Second),
 		ready: make(chan struct{}),
 	}
 	b.queues = make([]chan item, cfg.Workers)
@@ -376,7 +377,7 @@ func (b *Bridge) publishDurable(ctx context.Context, c wire.Channel, subject str
 // warnf logs a warning at most once per period per kind, with the count of
 // the ones held back.
 func (b *Bridge) warnf(kind, msg string, args ...any) {
-	if ok, held := b.warn.allow(kind); ok {
+	if ok, held := b.warn.Allow(kind); ok {
 		b.log.Warn(msg, append(args, "suppressed", held)...)
 	}
 }

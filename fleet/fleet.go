@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/meter"
 	"github.com/stsfleet/stsfleet/vending"
 )
@@ -48,7 +49,7 @@ type Fleet struct {
 	buys   chan purchase
 	stats  *stats
 	events *eventLog
-	warns  *limiter
+	warns  *ratelimit.Limiter
 
 	buyingStopped atomic.Bool
 	// ctx ends at Shutdown; every goroutine of the fleet runs under it.
@@ -93,7 +94,7 @@ func New(cfg Config) (*Fleet, error) {
 		ramp:           rate.NewLimiter(rate.Limit(cfg.ConnectRate), burst),
 		stats:          newStats(),
 		events:         newEventLog(cfg.Events),
-		warns:          newLimiter(time.Minute),
+		warns:          ratelimit.New(time.Minute),
 		fatalErr:       make(chan error, 1),
 		stopped:        make(chan struct{}),
 	}
@@ -448,7 +449,7 @@ func (f *Fleet) Shutdown(ctx context.Context) error {
 // warn logs a recoverable anomaly, at most once a minute for each message;
 // the rest are counted in the next line.
 func (f *Fleet) warn(msg string, args ...any) {
-	if ok, skipped := f.warns.allow(msg); ok {
+	if ok, skipped := f.warns.Allow(msg); ok {
 		if skipped > 0 {
 			args = append(args, "similar_suppressed", skipped)
 		}

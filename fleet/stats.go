@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -221,42 +220,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	n(descPurchases, s.purchasesDone.Load(), "ok")
 	n(descPurchases, s.purchasesFailed.Load(), "error")
 	g(descInFlight, float64(s.inFlight.Load()))
-}
-
-// limiter lets each message through once per period and counts the rest,
-// so that a thousand meters failing alike log one line, not a thousand.
-type limiter struct {
-	period time.Duration
-
-	mu   sync.Mutex
-	seen map[string]*limit
-}
-
-type limit struct {
-	last    time.Time
-	skipped int
-}
-
-func newLimiter(period time.Duration) *limiter {
-	return &limiter{period: period, seen: make(map[string]*limit)}
-}
-
-func (l *limiter) allow(msg string) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	e := l.seen[msg]
-	if e == nil {
-		l.seen[msg] = &limit{last: now}
-		return true, 0
-	}
-	if now.Sub(e.last) < l.period {
-		e.skipped++
-		return false, 0
-	}
-	skipped := e.skipped
-	e.last, e.skipped = now, 0
-	return true, skipped
 }
 
 // WaitIdle waits until no purchase is with the buyers or waiting for its

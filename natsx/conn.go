@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 )
 
 // DefaultURL is the NATS server clients use when none is named: the
@@ -53,7 +54,7 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	lim := &limiter{every: every, now: time.Now}
+	lim := ratelimit.New(every)
 
 	nc, err := nats.Connect(url,
 		nats.Name(cfg.Name),
@@ -78,7 +79,7 @@ func Connect(cfg ConnectConfig) (*nats.Conn, error) {
 	return nc, nil
 }
 
-func asyncError(cfg ConnectConfig, log *slog.Logger, lim *limiter, sub *nats.Subscription,
+func asyncError(cfg ConnectConfig, log *slog.Logger, lim *ratelimit.Limiter, sub *nats.Subscription,
 	err error) {
 	kind := "error"
 	if errors.Is(err, nats.ErrSlowConsumer) {
@@ -89,42 +90,11 @@ func asyncError(cfg ConnectConfig, log *slog.Logger, lim *limiter, sub *nats.Sub
 	} else if cfg.OnError != nil {
 		cfg.OnError(err)
 	}
-	if ok, suppressed := lim.allow(kind); ok {
+	if ok, suppressed := lim.Allow(kind); ok {
 		subject := ""
 		if sub != nil {
 			subject = sub.Subject
 		}
 		log.Warn("nats "+kind, "subject", subject, "err", err, "suppressed", suppressed)
 	}
-}
-
-// limiter lets one event of each kind through per period and counts the
-// rest.
-type limiter struct {
-	every time.Duration
-	now   func() time.Time
-
-	mu sync.Mutex
-	// last is when each kind was last let through.
-	last map[string]time.Time
-	// held counts the events of each kind held back since.
-	held map[string]int
-}
-
-// allow reports whether an event of this kind may be logged now, and how
-// many were held back since the last one that was.
-func (l *limiter) allow(kind string) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last, l.held = map[string]time.Time{}, map[string]int{}
-	}
-	now := l.now()
-	if last, ok := l.last[kind]; ok && now.Sub(last) < l.every {
-		l.held[kind]++
-		return false, 0
-	}
-	n := l.held[kind]
-	l.last[kind], l.held[kind] = now, 0
-	return true, n
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/protocol/wire"
 )
 
@@ -54,7 +55,7 @@ type VendForwarder struct {
 	cfg   ForwarderConfig
 	queue chan wire.VendEvent
 	log   *slog.Logger
-	lim   *limiter
+	lim   *ratelimit.Limiter
 
 	published, dropped, failed atomic.Uint64
 }
@@ -78,7 +79,7 @@ func NewVendForwarder(p *VendPublisher, cfg ForwarderConfig) *VendForwarder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &VendForwarder{pub: p, cfg: cfg, queue: make(chan wire.VendEvent, cfg.Queue),
-		log: log, lim: &limiter{every: 10 * time.Second, now: time.Now}}
+		log: log, lim: ratelimit.New(10 * time.Second)}
 }
 
 // Offer queues an event without waiting. It reports false, and counts the
@@ -89,7 +90,7 @@ func (f *VendForwarder) Offer(ev wire.VendEvent) bool {
 		return true
 	default:
 		f.dropped.Add(1)
-		if ok, held := f.lim.allow("drop"); ok {
+		if ok, held := f.lim.Allow("drop"); ok {
 			f.log.Warn("vend event queue full; event dropped", "vend", ev.VendID,
 				"meter", ev.Meter, "suppressed", held)
 		}
@@ -143,7 +144,7 @@ func (f *VendForwarder) publish(ctx context.Context, ev wire.VendEvent) {
 		err = nil
 	}
 	f.failed.Add(1)
-	if ok, held := f.lim.allow("fail"); ok {
+	if ok, held := f.lim.Allow("fail"); ok {
 		f.log.Error("vend event not published", "vend", ev.VendID, "meter", ev.Meter,
 			"err", err, "suppressed", held)
 	}

@@ -362,33 +362,6 @@ func TestSlowConsumerIsReported(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := &limiter{every: 10 * time.Second, now: func() time.Time { return now }}
-	type step struct {
-		after     time.Duration
-		kind      string
-		ok        bool
-		suppessed int
-	}
-	for i, s := range []step{
-		{0, "a", true, 0},
-		{time.Second, "a", false, 0},
-		{time.Second, "a", false, 0},
-		{0, "b", true, 0},
-		{8 * time.Second, "a", true, 2},
-		{time.Second, "b", false, 0},
-		{10 * time.Second, "b", true, 1},
-	} {
-		now = now.Add(s.after)
-		ok, n := l.allow(s.kind)
-		if ok != s.ok || n != s.suppessed {
-			t.Errorf("step %d: allow(%s) = %v, %d; want %v, %d",
-				i, s.kind, ok, n, s.ok, s.suppessed)
-		}
-	}
-}
-
 func TestMsgIDDependsOnSubjectAndPayload(t *testing.T) {
 	a := MsgID("s.1", []byte("x"))
 	for name, b := range map[string]string{

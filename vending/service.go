@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/protocol/sts"
 	"github.com/stsfleet/stsfleet/simclock"
 	"github.com/stsfleet/stsfleet/vending/ledger"
@@ -285,32 +286,20 @@ func (s *Service) newID() string {
 // limiter rate-limits a repeated warning: the first is logged, later ones
 // at most once per period with the number suppressed since.
 type limiter struct {
-	log    *slog.Logger
-	period time.Duration
-	now    func() time.Time
-	// mu guards the fields below.
-	mu         sync.Mutex
-	last       map[string]time.Time
-	suppressed map[string]int
+	log *slog.Logger
+	lim *ratelimit.Limiter
 }
 
 func newLimiter(log *slog.Logger, period time.Duration, now func() time.Time) *limiter {
-	return &limiter{log: log, period: period, now: now, last: map[string]time.Time{},
-		suppressed: map[string]int{}}
+	return &limiter{log: log, lim: ratelimit.NewWithClock(period, now)}
 }
 
 // Warn logs msg unless one with the same msg was logged within the period.
 func (l *limiter) Warn(msg string, args ...any) {
-	now := l.now()
-	l.mu.Lock()
-	if t, ok := l.last[msg]; ok && now.Sub(t) < l.period {
-		l.suppressed[msg]++
-		l.mu.Unlock()
+	ok, n := l.lim.Allow(msg)
+	if !ok {
 		return
 	}
-	n := l.suppressed[msg]
-	l.last[msg], l.suppressed[msg] = now, 0
-	l.mu.Unlock()
 	if n > 0 {
 		args = append(args, "suppressed", n)
 	}
