@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 )
 
 // mochiWarnEvery is the least time between two Warn lines of mochi's with
@@ -32,11 +33,11 @@ const mochiWarnEvery = 10 * time.Second
 // too, with the count of those held back since. Errors pass through.
 type mochiHandler struct {
 	next slog.Handler
-	lim  *warnLimiter
+	lim  *ratelimit.Limiter
 }
 
 func newMochiHandler(next slog.Handler, now func() time.Time) mochiHandler {
-	return mochiHandler{next: next, lim: &warnLimiter{every: mochiWarnEvery, now: now}}
+	return mochiHandler{next: next, lim: ratelimit.NewWithClock(mochiWarnEvery, now)}
 }
 
 // Enabled implements slog.Handler.
@@ -65,7 +66,7 @@ func (h mochiHandler) Handle(ctx context.Context, r slog.Record) error {
 	if connectionEnded(r) {
 		return err
 	}
-	ok, held := h.lim.allow(r.Message)
+	ok, held := h.lim.Allow(r.Message)
 	if !ok || !h.next.Enabled(ctx, r.Level) {
 		return err
 	}
@@ -104,35 +105,4 @@ func connectionEnded(r slog.Record) bool {
 		return true
 	})
 	return ended
-}
-
-// warnLimiter lets one warning of each message through per period and
-// counts the rest.
-type warnLimiter struct {
-	every time.Duration
-	now   func() time.Time
-
-	mu sync.Mutex
-	// last is when each message was last let through; held counts those
-	// held back since.
-	last map[string]time.Time
-	held map[string]int
-}
-
-// allow reports whether a warning with this message may be logged now, and
-// how many were held back since the last one that was.
-func (l *warnLimiter) allow(msg string) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last, l.held = map[string]time.Time{}, map[string]int{}
-	}
-	now := l.now()
-	if last, ok := l.last[msg]; ok && now.Sub(last) < l.every {
-		l.held[msg]++
-		return false, 0
-	}
-	n := l.held[msg]
-	l.last[msg], l.held[msg] = now, 0
-	return true, n
 }
