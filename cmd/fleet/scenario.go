@@ -66,6 +66,9 @@ type scenarioConfig struct {
 	Broker, FleetSecret, User, Password string
 	Vendor, VendorToken                 string
 	LogLevel                            string
+	// NoAnalytics runs the scenarios without NATS, the bridge and
+	// analytics beside their embedded broker.
+	NoAnalytics bool
 }
 
 // withScenarioFiles makes `fleet run` take scenario files: with files it
@@ -77,8 +80,8 @@ func withScenarioFiles(run *cobra.Command) *cobra.Command {
 	run.Args = cobra.ArbitraryArgs
 	run.Long = "Without arguments, run the fleet through simulated days and print the summary.\n\n" +
 		"With scenario files (or the names of shipped scenarios, see `fleet scenarios list`),\n" +
-		"run each scenario on its own fleet, by default with its own embedded broker and\n" +
-		"vendor, and print a report of every expectation. --broker and --vendor point the\n" +
+		"run each scenario on its own fleet, by default with its own embedded broker,\n" +
+		"vendor and analytics, and print a report of every expectation. --broker and --vendor point the\n" +
 		"scenarios at external ones. Exit status 1 when an expectation fails, 2 when a file\n" +
 		"is invalid (nothing runs then)."
 	run.Flags().StringVar(&report, "report", "", "with scenario files: write the report to "+
@@ -106,7 +109,8 @@ func scenarioFlags(f *pflag.FlagSet) scenarioConfig {
 		return v
 	}
 	serve, _ := f.GetBool("serve")
-	return scenarioConfig{Serve: serve, HTTPListen: get("http-listen"), Broker: get("broker"),
+	noAnalytics, _ := f.GetBool("no-analytics")
+	return scenarioConfig{Serve: serve, NoAnalytics: noAnalytics, HTTPListen: get("http-listen"), Broker: get("broker"),
 		FleetSecret: get("fleet-secret"), User: get("vendor-user"),
 		Password: get("vendor-password"), Vendor: get("vendor"),
 		VendorToken: get("vendor-token"), LogLevel: get("log-level")}
@@ -214,9 +218,10 @@ func (cfg scenarioConfig) stackConfig(stderr io.Writer) (scenarios.StackConfig, 
 		}
 		sc.VendorURL, sc.VendorToken = strings.TrimSuffix(cfg.Vendor, "/"), token
 	}
-	// Served metrics include analytics' (fraud attempts, energy), as the
-	// all-in-one's do; beside an external broker analytics has no account.
-	if cfg.Serve && cfg.Broker == "" {
+	// Each scenario runs with its own analytics, as the all-in-one does,
+	// so served metrics include fraud attempts and energy; beside an
+	// external broker analytics has no account.
+	if !cfg.NoAnalytics && cfg.Broker == "" {
 		sc.Analytics = stack.NATSAnalytics("", sc.Logger)
 	}
 	return sc, nil
