@@ -73,7 +73,9 @@ type Config struct {
 	Workers int
 	// QueueSize is the depth of each worker's queue. A message that finds
 	// its queue full is dropped, counted and logged: the MQTT handler
-	// never blocks. Zero means [DefaultQueueSize].
+	// never blocks. The last quarter is kept for QoS 1 messages (results
+	// and final readings): a QoS 0 reading that finds the queue three
+	// quarters full is dropped the same way. Zero means [DefaultQueueSize].
 	QueueSize int
 	// PublishAttempts is how often a JetStream publish is tried. Zero
 	// means [DefaultPublishAttempts].
@@ -104,6 +106,8 @@ type Bridge struct {
 	log    *slog.Logger
 	js     jetstream.JetStream
 	queues []chan item
+	// shedAt is the queue length from which QoS 0 readings are dropped.
+	shedAt int
 	stats  stats
 	warn   *ratelimit.Limiter
 
@@ -142,9 +146,10 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b := &Bridge{
 		cfg: cfg, js: js,
-		log:   cfg.Logger.With("component", "bridge"),
-		warn:  ratelimit.New(10 * time.Second),
-		ready: make(chan struct{}),
+		log:    cfg.Logger.With("component", "bridge"),
+		warn:   ratelimit.New(10 * time.Second),
+		ready:  make(chan struct{}),
+		shedAt: cfg.QueueSize - cfg.QueueSize/4,
 	}
 	b.queues = make([]chan item, cfg.Workers)
 	for i := range b.queues {
@@ -246,6 +251,14 @@ func (b *Bridge) handle(m mqttc.Message) {
 	}
 	b.stats.received.add(kind)
 	q := b.queues[wire.Partition(drn, len(b.queues))]
+	// Ordinary readings arrive at QoS 0 and may be lost; they fill a queue
+	// only up to shedAt, so that a flood of them leaves room for results
+	// and final readings, which arrive at QoS 1 and carry the exact totals.
+	if m.QoS == 0 && len(q) >= b.shedAt {
+		b.stats.overflow.add(kind)
+		b.warnf("shed", "forwarding queue nearly full; QoS 0 reading dropped", "meter", drn)
+		return
+	}
 	select {
 	case q <- item{kind: kind, drn: drn, payload: m.Payload}:
 	default:

@@ -426,3 +426,40 @@ func TestSharedBridgesSplitTheMessages(t *testing.T) {
 		t.Error("New accepted a share group with a '/'")
 	}
 }
+
+// TestReadingsLeaveRoomForFinals fills a worker's queue with QoS 0
+// readings while the worker is stuck on NATS: the readings stop at three
+// quarters of the queue, and the final reading that follows, at QoS 1,
+// still finds room.
+func TestReadingsLeaveRoomForFinals(t *testing.T) {
+	b := startBroker(t)
+	ns := startNATS(t)
+	nc := dial(t, ns.ClientURL())
+	br, stop := startBridge(t, b, nc, func(c *bridge.Config) {
+		c.Workers, c.QueueSize, c.PublishAttempts = 1, 8, 1000
+		c.RetryWait, c.DrainTimeout = 20*time.Millisecond, 100*time.Millisecond
+	})
+	// A closed connection fails every publish at once.
+	nc.Close()
+	drn := testDRN(4)
+	c := meter(t, b, drn)
+	// The worker takes the result and keeps trying to publish it.
+	publish(t, c, drn, wire.KindResult, 1, result("v-stuck"))
+	eventually(t, "the worker retrying", func() bool {
+		return br.Stats().Retries[wire.ChannelResult] > 0
+	})
+
+	const readings = 20
+	for i := range readings {
+		publish(t, c, drn, wire.KindTelemetry, 0, reading(drn, uint64(i+1), 5, i, false))
+	}
+	publish(t, c, drn, wire.KindTelemetry, 1, reading(drn, readings+1, 5, readings, true))
+	eventually(t, "every reading taken in", func() bool {
+		return br.Stats().Received[wire.KindTelemetry] == readings+1
+	})
+	// Six of the eight slots take readings; the final one takes a seventh.
+	if got := br.Stats().Overflow[wire.KindTelemetry]; got != readings-6 {
+		t.Errorf("%d readings dropped, want %d: the final one among them?", got, readings-6)
+	}
+	stop()
+}
