@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ const (
 	DefaultForwardQueue = 4096
 	// DefaultForwardAttempts is how often a vend event is tried.
 	DefaultForwardAttempts = 10
+	// DefaultForwardWorkers is how many events are published at once.
+	DefaultForwardWorkers = 8
 )
 
 // ForwarderConfig sizes a [VendForwarder].
@@ -34,6 +37,10 @@ type ForwarderConfig struct {
 	// DrainTimeout bounds publishing what is queued when Run's context
 	// ends. Zero means ten seconds.
 	DrainTimeout time.Duration
+	// Workers is how many events are published at once, each waiting
+	// for JetStream's acknowledgement, so that a slow round trip does not
+	// bound the rate. Zero means [DefaultForwardWorkers].
+	Workers int
 	// Logger receives failures, rate-limited. Nil discards them.
 	Logger *slog.Logger
 }
@@ -49,7 +56,9 @@ type ForwarderConfig struct {
 //	}
 //
 // Every event ends published, dropped (queue full) or failed, and is
-// counted ([VendForwarder.Stats]). Offer may be called from any goroutine.
+// counted ([VendForwarder.Stats]). Events are published several at a time,
+// so not always in the order they were offered. Offer may be called from
+// any goroutine.
 type VendForwarder struct {
 	pub   *VendPublisher
 	cfg   ForwarderConfig
@@ -73,6 +82,9 @@ func NewVendForwarder(p *VendPublisher, cfg ForwarderConfig) *VendForwarder {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultForwardWorkers
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -98,9 +110,19 @@ func (f *VendForwarder) Offer(ev wire.VendEvent) bool {
 	}
 }
 
-// Run publishes queued events until ctx ends, then what is still queued
-// within the drain timeout; whatever remains is counted as failed.
+// Run publishes queued events, Workers at a time, until ctx ends, then
+// what is still queued within the drain timeout; whatever remains is
+// counted as failed. It returns once every worker has.
 func (f *VendForwarder) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range f.cfg.Workers {
+		wg.Go(func() { f.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (f *VendForwarder) work(ctx context.Context) {
 	for {
 		select {
 		case ev := <-f.queue:
@@ -113,7 +135,7 @@ func (f *VendForwarder) Run(ctx context.Context) error {
 				case ev := <-f.queue:
 					f.publish(drain, ev)
 				default:
-					return nil
+					return
 				}
 			}
 		}
