@@ -266,7 +266,7 @@ func startEmbeddedNATS(cfg bridgeConfig, log *slog.Logger) (*natsx.Server, error
 		port = natsx.RandomPort
 	}
 	srv, err := natsx.Start(natsx.Config{Host: strings.Trim(host, "[]"), Port: port,
-		StoreDir: cfg.NATSStore, Logger: log.With("component", "nats")})
+		StoreDir: cfg.NATSStore, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats-listen %s: %w", cfg.NATSListen, err)
 	}

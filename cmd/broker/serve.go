@@ -161,7 +161,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		// The bridge reads the broker in memory; the URL names it in logs.
 		run, err = startBridge(cfg.Bridge, mqttc.Options{Broker: b.URL(), Dialer: b.Dial,
 			ClientID: embeddedBridgeClientID, Username: embeddedBridgeUser,
-			Password: bridgePassword}, reg, log.With("component", "bridge"))
+			Password: bridgePassword}, reg, log)
 		if err != nil {
 			if metrics != nil {
 				metrics.Close()

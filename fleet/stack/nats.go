@@ -75,7 +75,7 @@ func (n *natsAnalytics) start(ctx context.Context, url string, p AnalyticsParts)
 	br, err := bridge.New(bridge.Config{
 		MQTT: mqttc.Options{Broker: p.BrokerURL, Dialer: p.Dial, Username: p.User,
 			Password: p.Password},
-		NATS: nc, Logger: n.log.With("component", "bridge"), Registerer: p.Registry,
+		NATS: nc, Logger: n.log, Registerer: p.Registry,
 	})
 	if err != nil {
 		return err
