@@ -3,6 +3,7 @@ package natsx
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -51,13 +52,18 @@ func TestLocalClusterReplicatesTheStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(testTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A consumer just created in a cluster that has just formed may answer
+	// its first pulls empty while its leader settles: pull until all four
+	// are in.
 	n := 0
-	for range batch.Messages() {
-		n++
+	for deadline := time.Now().Add(testTimeout); n < 4 && time.Now().Before(deadline); {
+		batch, err := cons.Fetch(4-n, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range batch.Messages() {
+			n++
+		}
 	}
 	if n != 4 {
 		t.Errorf("read %d messages through another node, want 4", n)
