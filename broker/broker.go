@@ -188,6 +188,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	return b.Shutdown(context.WithoutCancel(ctx))
 }
 
+// shutdownGrace is how long Shutdown still waits for mochi once its
+// context has ended and every connection is closed.
+const shutdownGrace = 2 * time.Second
+
 // Shutdown stops the broker in order: it stops accepting connections,
 // disconnects every client (their wills are published), closes the
 // connections and waits for their goroutines, then stops mochi. If ctx
@@ -224,8 +228,17 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			tcp.closeConns()
 		}
 		b.mem.closeConns()
-		<-closed
 		b.stopErr = fmt.Errorf("shut down broker: %w", ctx.Err())
+		// Closing the connections normally lets mochi finish at once.
+		// A client disconnecting during Close can leave mochi waiting on
+		// a lock it never gets back; Shutdown then gives up rather than
+		// hang its caller, and the stuck goroutine ends with the process.
+		select {
+		case <-closed:
+		case <-time.After(shutdownGrace):
+			b.stopErr = fmt.Errorf("shut down broker: mochi did not stop within %v of "+
+				"the deadline: %w", shutdownGrace, ctx.Err())
+		}
 	}
 	b.log.Info("mqtt broker stopped")
 	close(b.stopped)
