@@ -167,7 +167,8 @@ func runAll(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error 
 		return err
 	}
 	if cfg.Events != "" {
-		f, err := os.OpenFile(cfg.Events, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		// Outcomes carry tokens, spendable credit until typed in: 0600.
+		f, err := os.OpenFile(cfg.Events, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("--events: %w", err)
 		}

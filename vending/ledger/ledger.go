@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 )
@@ -69,6 +70,19 @@ type request struct {
 	notify func(error)
 }
 
+// restrict creates the database file readable by its owner alone, or
+// narrows an existing one to that: the ledger holds issued tokens, credit
+// that anyone could type in. SQLite gives its -wal and -shm files the
+// database file's mode.
+func restrict(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(0o600)
+}
+
 // Open opens or creates the ledger database at path, migrates its schema
 // and starts the writer. The caller must Close it.
 func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
@@ -91,6 +105,9 @@ func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
 	wdsn := "file:" + url.PathEscape(path) + "?" + common +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_txlock=immediate" +
 		"&_pragma=cache_size(-65536)"
+	if err := restrict(path); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
 	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -341,5 +342,30 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 	if len(batches)-1 >= n {
 		t.Errorf("%d commits for %d concurrent requests: no batching", len(batches)-1, n)
+	}
+}
+
+// TestLedgerFilesAreOwnerOnly checks that the database and its WAL files,
+// which hold spendable tokens, are readable by their owner alone, also
+// when an existing file was created more widely readable.
+func TestLedgerFilesAreOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vendor.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := openTest(t, path, Options{})
+	addMeter(t, l, "37194275246")
+	ms := MeterState{DRN: "37194275246", LastTID: 1, LastVend: "v1"}
+	if err := l.Submit(context.Background(), InsertVend(testVend("v1", ms.DRN, 1), ms)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %o, want 600", filepath.Base(p), mode)
+		}
 	}
 }
