@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -76,6 +77,15 @@ func TestDeliveryConservation(t *testing.T) {
 				DBPath: filepath.Join(t.TempDir(), "ledger.db"),
 				Fleet:  fleet.Config{Step: time.Hour, TelemetryInterval: 2 * time.Hour},
 			})
+			// Every meter is installed without credit and buys at once,
+			// but the simulated day runs from before the stack started,
+			// and purchases still queued when it ends are cancelled. A
+			// loaded machine may not vend 200 tokens in two seconds:
+			// wait for every first purchase, so the run ends with each
+			// meter having bought.
+			waitFor(t, "every meter's first purchase", func() bool {
+				return s.Fleet.Stats().PurchasesDone >= uint64(s.Fleet.Len())
+			})
 			ctx := context.Background()
 			sum, err := s.Run(ctx, stack.RunConfig{SimDuration: 24 * time.Hour})
 			if err != nil {
@@ -87,6 +97,11 @@ func TestDeliveryConservation(t *testing.T) {
 			if sum.Meters != 200 || sum.TokensVended < 200 {
 				t.Errorf("meters %d, vended %d: want 200 meters, each buying at least once",
 					sum.Meters, sum.TokensVended)
+			}
+			for _, m := range s.Definition.Meters {
+				if c := meterView(t, s, m.DRN).Credit.Credited; !positive(c) {
+					t.Errorf("meter %s credited %s, want a bought token", m.DRN, c)
+				}
 			}
 			if sum.TokensAccepted != sum.TokensVended || sum.TokensPending != 0 {
 				t.Errorf("vended %d, accepted %d, pending %d: want every token accepted",
@@ -138,6 +153,12 @@ func checkACL(t *testing.T, s *stack.Stack) {
 	if got := after.PublishRefusals - before.PublishRefusals; got != 1 {
 		t.Errorf("publish refusals grew by %d, want 1", got)
 	}
+}
+
+// positive reports whether a register's decimal is above zero.
+func positive(decimal string) bool {
+	v, err := strconv.ParseFloat(decimal, 64)
+	return err == nil && v > 0
 }
 
 func luhn(t *testing.T, body string) string {
