@@ -1,9 +1,11 @@
 // Command broker runs the product's MQTT broker: mochi-mqtt with the fleet's
 // authentication (each meter's password derived from the fleet secret) and
-// topic ACL, on loopback by default, with Prometheus metrics. `broker serve`
-// reads its flags into a serveConfig and hands it to runServe; the broker
-// itself lives in package broker. Further subcommands (the bridge to NATS)
-// add a file and a line in newRootCmd.
+// topic ACL, on loopback by default, with Prometheus metrics, and the bridge
+// that forwards results and telemetry to NATS (package bridge), into an
+// embedded NATS server unless told where NATS is. `broker serve` reads its
+// flags into a serveConfig and hands it to runServe; `broker bridge` runs the
+// bridge alone against any MQTT broker. The broker itself lives in package
+// broker.
 package main
 
 import (
@@ -44,7 +46,8 @@ func newRootCmd() *cobra.Command {
 		Long: "broker runs the MQTT broker meters, the vendor and analytics talk through.\n" +
 			"Meters sign in with their DRN and a password derived from the fleet secret;\n" +
 			"each may read only its own tokens and write only its own results, telemetry\n" +
-			"and status. The vendor and analytics have their own accounts.",
+			"and status. The vendor and analytics have their own accounts. The bridge\n" +
+			"forwards results and telemetry to NATS, for analytics.",
 		SilenceUsage: true,
 	}
 	root.AddCommand(newServeCmd())
