@@ -152,11 +152,14 @@ func openInput(path string) (*os.File, error) {
 	return f, nil
 }
 
-// sink is one output file being written.
+// sink is one output file being written. Outputs are finished in two
+// phases, so that a failure leaves none of them behind: prepare writes
+// everything into the temporary file, commit only renames it into place.
 type sink struct {
 	name, path string
 	rows       int
 	write      func(*receipts.Receipt) error
+	prepare    func() error
 	commit     func() error
 	abort      func()
 }
@@ -195,7 +198,7 @@ func csvSink(name, path string, acceptedOnly bool) (*sink, error) {
 		return nil, err
 	}
 	w := receipts.NewCSVWriter(f)
-	s := &sink{name: name, path: path, abort: f.Abort}
+	s := &sink{name: name, path: path, abort: f.Abort, prepare: w.Flush, commit: f.Commit}
 	s.write = func(r *receipts.Receipt) error {
 		if acceptedOnly && !r.Accepted() {
 			return nil
@@ -203,21 +206,23 @@ func csvSink(name, path string, acceptedOnly bool) (*sink, error) {
 		s.rows++
 		return w.Write(r)
 	}
-	s.commit = func() error {
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		return f.Commit()
-	}
 	return s, nil
 }
 
 func xlsxSink(path string) (*sink, error) {
-	w, err := xlsx.NewWriter()
+	// The file is created now, so that an unwritable path fails before
+	// any input is read.
+	f, err := receipts.CreateAtomic(path, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{name: "xlsx", path: path, abort: func() { _ = w.Close() }}
+	w, err := xlsx.NewWriter()
+	if err != nil {
+		f.Abort()
+		return nil, err
+	}
+	s := &sink{name: "xlsx", path: path, commit: f.Commit,
+		abort: func() { f.Abort(); _ = w.Close() }}
 	s.write = func(r *receipts.Receipt) error {
 		if !r.Accepted() {
 			return nil
@@ -225,24 +230,23 @@ func xlsxSink(path string) (*sink, error) {
 		s.rows++
 		return w.Write(r)
 	}
-	s.commit = func() error {
+	s.prepare = func() error {
 		defer w.Close()
-		f, err := receipts.CreateAtomic(path, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Abort()
-		if _, err := w.WriteTo(f); err != nil {
-			return err
-		}
-		return f.Commit()
+		_, err := w.WriteTo(f)
+		return err
 	}
 	return s, nil
 }
 
-// commitAll finishes every output; after the first failure the rest are
-// dropped.
+// commitAll finishes every output: all are prepared before any is renamed
+// into place, and after a failure none is.
 func commitAll(sinks []*sink) error {
+	for _, s := range sinks {
+		if err := s.prepare(); err != nil {
+			abortAll(sinks)
+			return fmt.Errorf("write %s: %w", s.path, err)
+		}
+	}
 	for i, s := range sinks {
 		if err := s.commit(); err != nil {
 			abortAll(sinks[i+1:])

@@ -225,3 +225,26 @@ func TestModelCommand(t *testing.T) {
 		t.Errorf("stdout model: %v", err)
 	}
 }
+
+// TestImportLeavesNothingOnFailure checks that an output that cannot be
+// written stops the import before any other output appears.
+func TestImportLeavesNothingOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	report, clean := filepath.Join(dir, "report.csv"), filepath.Join(dir, "clean.csv")
+	book := filepath.Join(dir, "missing", "clean.xlsx")
+	code, _, stderr := runCmd(t, "receipts", "import", fixture, "--report", report, "--csv",
+		clean, "--xlsx", book)
+	if code == 0 {
+		t.Fatal("import into a missing directory succeeded")
+	}
+	if !strings.Contains(stderr, "missing") {
+		t.Errorf("error does not name the path: %s", stderr)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("files left after a failed import: %v", entries)
+	}
+}
