@@ -99,7 +99,8 @@ func peekConnect(conn net.Conn) (raw []byte, username string, err error) {
 	var fh packets.FixedHeader
 	if err := fh.Decode(raw[0]); err != nil || fh.Type != packets.Connect {
 		// [MQTT-3.1.0-1] the first packet must be CONNECT.
-		return nil, "", fmt.Errorf("read connect: %w", packets.ErrProtocolViolationRequireFirstConnect)
+		return nil, "", fmt.Errorf("read connect: %w",
+			packets.ErrProtocolViolationRequireFirstConnect)
 	}
 	remaining, err := readLength(conn, &raw)
 	if err != nil {

@@ -54,7 +54,8 @@ func burst(t *testing.T, b *broker.Broker) {
 		}
 		t.Cleanup(func() { c.Close() })
 		conns[i] = c
-		if _, err := c.Write(connectPacket(drn, broker.MeterPassword(fleetSecret, drn))); err != nil {
+		pk := connectPacket(drn, broker.MeterPassword(fleetSecret, drn))
+		if _, err := c.Write(pk); err != nil {
 			t.Fatal(err)
 		}
 		ack := make([]byte, 4)
