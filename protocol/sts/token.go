@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"unicode/utf8"
 )
 
 // TokenDigits is the number of decimal digits of a token as the customer
@@ -117,15 +118,17 @@ func appendPadded(dst []byte, v uint64) []byte {
 // below 2^66. Errors wrap [ErrFormat] and say what is wrong.
 func ParseToken(s string) (Token, error) {
 	var digits [TokenDigits]byte
-	n := 0
+	n, pos := 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		pos++
 		switch {
 		case c == '-' || c == ' ':
 			continue
 		case c < '0' || c > '9':
+			r, _ := utf8.DecodeRuneInString(s[i:])
 			return Token{}, fmt.Errorf("%w: character %q at position %d is not a digit",
-				ErrFormat, rune(c), i+1)
+				ErrFormat, r, pos)
 		}
 		if n == TokenDigits {
 			return Token{}, fmt.Errorf("%w: more than %d digits", ErrFormat, TokenDigits)

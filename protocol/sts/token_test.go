@@ -26,7 +26,8 @@ func TestParseToken(t *testing.T) {
 		{"empty", "", "", "0 digits, want 20"},
 		{"letter", "5104346544342085621O", "", `character 'O' at position 20`},
 		{"dot", "5104.3465.4434.2085.6213", "", `character '.' at position 5`},
-		{"unicode", "5104–3465–4434–2085–6213", "", "is not a digit"},
+		{"unicode dash", "5104–3465–4434–2085–6213", "", `character '–' at position 5`},
+		{"full-width digit", "５104346544342085621", "", `character '５' at position 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
