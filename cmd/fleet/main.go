@@ -18,15 +18,56 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
+// signalError is the cause of a context ended by a signal.
+type signalError struct{ sig syscall.Signal }
+
+// Error names the signal as people know it: SIGINT, SIGTERM.
+func (e signalError) Error() string {
+	switch e.sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return e.sig.String()
+}
+
+// exitCode is the shell's convention for a process ended by the signal.
+func (e signalError) exitCode() int { return 128 + int(e.sig) }
+
+// notifyContext is like signal.NotifyContext, with a [signalError] as the
+// context's cause, so that the run can say which signal ended it.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(signalError{sig: sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+		<-done
+	}
+}
+
 // run executes one command line and returns the exit code: 0 on success,
 // 1 with the error on stderr otherwise (a run whose conservation checks
-// failed included).
+// failed included), 128 + the signal's number (130 for SIGINT) for a run
+// interrupted by a signal.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)

@@ -156,8 +156,26 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
-// errConservation is returned when the run's conservation checks fail.
-var errConservation = errors.New("conservation failed")
+// Errors of the run.
+var (
+	// errConservation is returned when the run's conservation checks fail.
+	errConservation = errors.New("conservation failed")
+	// errInterrupted is returned when the run's context ended before its
+	// simulated span did.
+	errInterrupted = errors.New("run interrupted")
+)
+
+// interruptedError is an interrupted run: [errInterrupted] and the cause,
+// such as a [signalError].
+type interruptedError struct {
+	// when says how far the run got and why it stopped.
+	when  string
+	cause error
+}
+
+func (e *interruptedError) Error() string { return errInterrupted.Error() + " " + e.when }
+
+func (e *interruptedError) Unwrap() []error { return []error{errInterrupted, e.cause} }
 
 // runAll is the run: start the stack, live through the simulated span,
 // drain, print and write the summary.
@@ -204,10 +222,16 @@ func runAll(ctx context.Context, cfg runConfig, stdout, stderr io.Writer) error 
 		printAddrs(stderr, s.Addrs())
 		<-ctx.Done()
 	}
-	if !sum.Passed {
-		return fmt.Errorf("%w: %s", errConservation, strings.Join(sum.Failures(), "; "))
+	var errs []error
+	if sum.Interrupted {
+		errs = append(errs, &interruptedError{when: sum.Interruption(),
+			cause: context.Cause(ctx)})
 	}
-	return nil
+	if !sum.Passed {
+		errs = append(errs, fmt.Errorf("%w: %s", errConservation,
+			strings.Join(sum.Failures(), "; ")))
+	}
+	return errors.Join(errs...)
 }
 
 func printAddrs(w io.Writer, a stack.Addrs) {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,6 +32,8 @@ type summaryJSON struct {
 	TelemetryAggregated int64                     `json:"telemetry_aggregated"`
 	LatencyMS           map[string]float64        `json:"latency_ms"`
 	Passed              bool                      `json:"passed"`
+	// Interrupted is absent from a complete run's summary.
+	Interrupted bool `json:"interrupted"`
 }
 
 type utilitySummary struct {
@@ -62,7 +68,8 @@ func TestAllInOneRun(t *testing.T) {
 	if err := dec.Decode(&s); err != nil {
 		t.Fatalf("summary: %v\n%s", err, data)
 	}
-	if !s.Passed || s.Meters != 50 || s.TokensVended < 50 || s.TokensLost != 0 {
+	if !s.Passed || s.Interrupted || s.Meters != 50 || s.TokensVended < 50 ||
+		s.TokensLost != 0 {
 		t.Errorf("summary %+v: want 50 meters, each buying, nothing lost, passed", s)
 	}
 	// Analytics runs by default and has at least every meter's final reading.
@@ -97,6 +104,93 @@ func TestAllInOneRun(t *testing.T) {
 	}
 	if n := int64(bytes.Count(ev, []byte("\n"))); n != s.TokensAccepted+s.TokensRejected {
 		t.Errorf("%d event lines, want %d", n, s.TokensAccepted+s.TokensRejected)
+	}
+}
+
+// interruptOnProgress is a stderr that sends the run a SIGINT, as its
+// context's cause, at the first progress line: the run is under way.
+type interruptOnProgress struct {
+	cancel context.CancelCauseFunc
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *interruptOnProgress) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte(" sim ")) {
+		w.cancel(signalError{sig: syscall.SIGINT})
+	}
+	return w.buf.Write(p)
+}
+
+func (w *interruptOnProgress) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestInterruptedRun(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "summary.json")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var out bytes.Buffer
+	errOut := &interruptOnProgress{cancel: cancel}
+	code := run(ctx, []string{"--meters", "10", "--sim-days", "1", "--duration", "1m",
+		"--summary", path, "--no-analytics", "--db", filepath.Join(dir, "ledger.db")},
+		&out, errOut)
+	if code != 130 {
+		t.Errorf("exit code %d, want 130; stderr:\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "run interrupted after") {
+		t.Errorf("stderr does not say the run was interrupted:\n%s", errOut)
+	}
+	if !regexp.MustCompile(`(?m)^interrupted +after \S+ of 1m0s \(SIGINT\)$`).
+		MatchString(out.String()) {
+		t.Errorf("table does not report the interruption:\n%s", out.String())
+	}
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s summaryJSON
+	if err := dec.Decode(&s); err != nil {
+		t.Fatalf("summary: %v\n%s", err, data)
+	}
+	// The run ended early, but in order: what was vended is accounted for.
+	if !s.Interrupted || !s.Passed || s.Meters != 10 {
+		t.Errorf("summary %+v: want interrupted, 10 meters, conservation passed", s)
+	}
+}
+
+func TestExitCodeInterrupted(t *testing.T) {
+	sigint := &interruptedError{when: "after 1s of 1m0s (SIGINT)",
+		cause: signalError{sig: syscall.SIGINT}}
+	sigterm := &interruptedError{when: "after 1s of 1m0s (SIGTERM)",
+		cause: signalError{sig: syscall.SIGTERM}}
+	cancelled := &interruptedError{when: "after 1s of 1m0s", cause: context.Canceled}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"success", nil, 0},
+		{"failure", errConservation, 1},
+		{"sigint", sigint, 130},
+		{"sigterm", sigterm, 143},
+		{"sigint and conservation failed", errors.Join(sigint, errConservation), 130},
+		{"cancelled without a signal", cancelled, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := exitCode(tc.err); got != tc.want {
+				t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -41,14 +41,20 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 func (e *exitError) ExitCode() int { return e.code }
 
 // exitCode maps a command's error to the process exit code: the code an
-// [exitError] carries, 1 for any other error, 0 for none.
+// [exitError] carries, 128 + the signal's number for a run a signal
+// interrupted, 1 for any other error, 0 for none.
 func exitCode(err error) int {
-	var ee *exitError
+	var (
+		ee *exitError
+		se signalError
+	)
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, errInterrupted) && errors.As(err, &se):
+		return se.exitCode()
 	}
 	return exitFailed
 }

@@ -36,7 +36,9 @@ type RunConfig struct {
 // until ctx ends), then ends the run: customers stop buying, outstanding
 // tokens are drained, every meter publishes its final reading, and the
 // summary is built from the vendor's account and the meters' registers.
-// The stack keeps running; Shutdown it after.
+// When ctx ends before rc.SimDuration does, the summary is marked
+// Interrupted, with how far the run got and context.Cause(ctx). The
+// stack keeps running; Shutdown it after.
 func (s *Stack) Run(ctx context.Context, rc RunConfig) (Summary, error) {
 	if rc.Drain <= 0 {
 		rc.Drain = DefaultDrain
@@ -53,10 +55,13 @@ func (s *Stack) Run(ctx context.Context, rc RunConfig) (Summary, error) {
 		timer.Stop()
 	}
 	defer timer.Stop()
+	// A run with a span that ctx ends first was interrupted.
+	interrupted := false
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			interrupted = rc.SimDuration > 0
 			break loop
 		case <-timer.C:
 			break loop
@@ -81,7 +86,12 @@ loop:
 	if err := s.Fleet.Final(fctx); err != nil {
 		return Summary{}, fmt.Errorf("run: %w", err)
 	}
-	return s.Summary(fctx)
+	sum, err := s.Summary(fctx)
+	if err == nil && interrupted {
+		after := s.Clock.WallDuration(s.Clock.Now().Sub(s.Clock.Start))
+		sum.interrupt(after, s.Clock.WallDuration(rc.SimDuration), context.Cause(ctx))
+	}
+	return sum, err
 }
 
 // drain waits until customers have their tokens and the vendor has a

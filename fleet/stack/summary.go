@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/stsfleet/stsfleet/fleet"
 	"github.com/stsfleet/stsfleet/meter"
@@ -36,8 +37,13 @@ type Summary struct {
 	TelemetryAggregated int64                     `json:"telemetry_aggregated"`
 	LatencyMS           Latency                   `json:"latency_ms"`
 	Passed              bool                      `json:"passed"`
-	rejectedBy          map[string]int64
-	failures            []string
+	// Interrupted is set when the run's context ended before its
+	// simulated span did; absent from the JSON of a complete run.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// interruption says when and why, for the table and the caller.
+	interruption string
+	rejectedBy   map[string]int64
+	failures     []string
 	// partial is set for one shard of a fleet: the vendor's totals cover
 	// every shard, so only the token states are checked.
 	partial string
@@ -61,6 +67,26 @@ type Latency struct {
 
 // Failures lists the conservation checks that failed, empty when Passed.
 func (s *Summary) Failures() []string { return s.failures }
+
+// Interruption says when an interrupted run stopped and why, such as
+// "after 8s of 1m0s (SIGINT)"; it is empty unless Interrupted.
+func (s *Summary) Interruption() string { return s.interruption }
+
+// interrupt marks the summary of a run stopped after wall time after of
+// its planned wall time of, cause being why its context ended.
+func (s *Summary) interrupt(after, of time.Duration, cause error) {
+	s.Interrupted = true
+	s.interruption = fmt.Sprintf("after %s of %s (%v)", roundWall(after), roundWall(of), cause)
+}
+
+// roundWall rounds a wall duration for people: to the second from ten
+// seconds on, to the tenth below.
+func roundWall(d time.Duration) time.Duration {
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
+}
 
 // Build makes the summary from the vendor's account and the meters' own
 // registers, and runs the conservation checks: every token is in one
@@ -187,6 +213,9 @@ func (s *Summary) WriteTable(w io.Writer) error {
 		row(u, us.Unit, us.Sold, us.Consumed, us.Remaining, us.Cleared)
 	}
 	row()
+	if s.Interrupted {
+		row("interrupted", s.interruption)
+	}
 	switch {
 	case s.Passed && s.partial != "":
 		row("conservation", "passed ("+s.partial+")")
