@@ -96,7 +96,7 @@ func addRunFlags(cmd *cobra.Command, cfg *runConfig) {
 		"wall time at which the clock reads --sim-start, RFC 3339 (default now)")
 	f.DurationVar(&cfg.Step, "step", cfg.Step, "simulated time between a meter's wake-ups")
 	f.DurationVar(&cfg.TelemetryInterval, "telemetry-interval", cfg.TelemetryInterval,
-		"simulated time between readings")
+		"simulated time between readings; negative sends only each meter's final one")
 	f.IntVar(&cfg.TelemetryQoS, "telemetry-qos", 0, "QoS of periodic readings, 0 or 1")
 	f.Float64Var(&cfg.ConnectRate, "connect-rate", cfg.ConnectRate, "meter connections per second")
 	f.StringArrayVar(&cfg.Buy, "buy", nil,
@@ -272,9 +272,6 @@ func (cfg *runConfig) clock() (*simclock.Clock, time.Duration, error) {
 			return nil, 0, fmt.Errorf("--sim-epoch: %w", err)
 		}
 	}
-	if cfg.SimDays < 0 || cfg.Duration < 0 || cfg.SimSpeed < 0 {
-		return nil, 0, errors.New("--sim-days, --duration and --sim-speed must be positive")
-	}
 	span := time.Duration(cfg.SimDays * float64(24*time.Hour))
 	speed := cfg.SimSpeed
 	external := cfg.Broker != "" || cfg.Vendor != ""
@@ -288,9 +285,6 @@ func (cfg *runConfig) clock() (*simclock.Clock, time.Duration, error) {
 		// Separate processes agree on real time unless told otherwise.
 		speed = 1
 	default:
-		if cfg.Duration <= 0 {
-			return nil, 0, errors.New("--duration must be positive")
-		}
 		speed = float64(span) / float64(cfg.Duration)
 	}
 	if speed <= 0 {
@@ -299,10 +293,39 @@ func (cfg *runConfig) clock() (*simclock.Clock, time.Duration, error) {
 	return &simclock.Clock{Start: start, Speed: speed, Epoch: epoch}, span, nil
 }
 
+// validate checks the numeric flags. A flag whose zero would mean the
+// default further down is refused when given as zero: its default is
+// already the flag's.
+func (cfg *runConfig) validate() error {
+	switch {
+	case cfg.Meters < 1:
+		return fmt.Errorf("--meters %d: want at least 1", cfg.Meters)
+	case cfg.SimDays <= 0:
+		return fmt.Errorf("--sim-days %g: want more than 0", cfg.SimDays)
+	case cfg.Duration <= 0:
+		return fmt.Errorf("--duration %s: want more than 0", cfg.Duration)
+	case cfg.changed("sim-speed") && cfg.SimSpeed <= 0:
+		return fmt.Errorf("--sim-speed %g: want more than 0", cfg.SimSpeed)
+	case cfg.Step <= 0:
+		return fmt.Errorf("--step %s: want more than 0", cfg.Step)
+	case cfg.TelemetryInterval == 0:
+		return errors.New("--telemetry-interval 0: want more than 0, or negative for " +
+			"final readings only")
+	case cfg.ConnectRate <= 0:
+		return fmt.Errorf("--connect-rate %g: want more than 0", cfg.ConnectRate)
+	case cfg.Drain <= 0:
+		return fmt.Errorf("--drain %s: want more than 0", cfg.Drain)
+	}
+	return nil
+}
+
 // stackConfig turns the flags into the stack's and the run's
 // configuration. Errors name the flag.
 func (cfg *runConfig) stackConfig(stderr io.Writer) (stack.Config, stack.RunConfig, error) {
 	var sc stack.Config
+	if err := cfg.validate(); err != nil {
+		return sc, stack.RunConfig{}, err
+	}
 	clock, span, err := cfg.clock()
 	if err != nil {
 		return sc, stack.RunConfig{}, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stsfleet/stsfleet/fleet"
 )
 
 // summaryJSON is the --summary document, decoded strictly so that a field
@@ -212,6 +217,21 @@ func TestRunBadFlags(t *testing.T) {
 		{"purchase model", []string{"--purchase-model", "/nonexistent.json"},
 			"--purchase-model"},
 		{"arguments", []string{"extra"}, "unknown command"},
+		{"no meters", []string{"--meters", "0"}, "--meters 0: want at least 1"},
+		{"negative meters", []string{"--meters", "-3"}, "--meters -3: want at least 1"},
+		{"no simulated days", []string{"--sim-days", "0"}, "--sim-days 0: want more than 0"},
+		{"negative simulated days", []string{"--sim-days", "-1"}, "--sim-days -1"},
+		{"no duration", []string{"--duration", "0"}, "--duration 0s: want more than 0"},
+		{"no speed", []string{"--sim-speed", "0"}, "--sim-speed 0: want more than 0"},
+		{"no step", []string{"--step", "0"}, "--step 0s: want more than 0"},
+		{"negative step", []string{"--step", "-1m"}, "--step -1m0s"},
+		{"no telemetry interval", []string{"--telemetry-interval", "0"},
+			"--telemetry-interval 0: want more than 0"},
+		{"no connect rate", []string{"--connect-rate", "0"},
+			"--connect-rate 0: want more than 0"},
+		{"negative connect rate", []string{"--connect-rate", "-5"}, "--connect-rate -5"},
+		{"no drain", []string{"--drain", "0"}, "--drain 0s: want more than 0"},
+		{"negative drain", []string{"--drain", "-5s"}, "--drain -5s: want more than 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -220,6 +240,43 @@ func TestRunBadFlags(t *testing.T) {
 			}
 			if !strings.Contains(errOut.String(), tc.flag) {
 				t.Errorf("stderr %q does not name %s", errOut.String(), tc.flag)
+			}
+		})
+	}
+}
+
+// TestRunFlagValues checks that values the flags' help allows reach the
+// fleet's configuration as given, not as defaults.
+func TestRunFlagValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want func(fleet.Config) bool
+	}{
+		{"final readings only", []string{"--telemetry-interval", "-1s"},
+			func(c fleet.Config) bool { return c.TelemetryInterval < 0 }},
+		{"step", []string{"--step", "5m"},
+			func(c fleet.Config) bool { return c.Step == 5*time.Minute }},
+		{"connect rate", []string{"--connect-rate", "0.5"},
+			func(c fleet.Config) bool { return c.ConnectRate == 0.5 }},
+		{"defaults", nil, func(c fleet.Config) bool {
+			return c.Step == fleet.DefaultStep && c.ConnectRate == fleet.DefaultConnectRate &&
+				c.TelemetryInterval == fleet.DefaultTelemetryInterval
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultRunConfig()
+			cmd := &cobra.Command{}
+			addRunFlags(cmd, &cfg)
+			if err := cmd.ParseFlags(append(tc.args, "--no-analytics")); err != nil {
+				t.Fatal(err)
+			}
+			sc, _, err := cfg.stackConfig(io.Discard)
+			if err != nil {
+				t.Fatalf("stack config: %v", err)
+			}
+			if !tc.want(sc.Fleet) {
+				t.Errorf("fleet config %+v does not hold %v", sc.Fleet, tc.args)
 			}
 		})
 	}
