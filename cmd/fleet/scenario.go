@@ -87,9 +87,9 @@ func withScenarioFiles(run *cobra.Command) *cobra.Command {
 	run.Long = "Without arguments, run the fleet through simulated days and print the summary.\n\n" +
 		"With scenario files (or the names of shipped scenarios, see `fleet scenarios list`),\n" +
 		"run each scenario on its own fleet, by default with its own embedded broker,\n" +
-		"vendor and analytics, and print a report of every expectation. --broker and --vendor point the\n" +
-		"scenarios at external ones. Exit status 1 when an expectation fails, 2 when a file\n" +
-		"is invalid (nothing runs then)."
+		"vendor and analytics, and print a report of every expectation. --broker and\n" +
+		"--vendor point the scenarios at external ones. Exit status 1 when an expectation\n" +
+		"fails, 2 when a file is invalid (nothing runs then)."
 	run.Flags().StringVar(&report, "report", "", "with scenario files: write the report to "+
 		"this file as JSON")
 	run.RunE = func(cmd *cobra.Command, args []string) error {
@@ -116,7 +116,8 @@ func scenarioFlags(f *pflag.FlagSet) scenarioConfig {
 	}
 	serve, _ := f.GetBool("serve")
 	noAnalytics, _ := f.GetBool("no-analytics")
-	return scenarioConfig{Serve: serve, NoAnalytics: noAnalytics, HTTPListen: get("http-listen"), Broker: get("broker"),
+	return scenarioConfig{Serve: serve, NoAnalytics: noAnalytics,
+		HTTPListen: get("http-listen"), Broker: get("broker"),
 		FleetSecret: get("fleet-secret"), User: get("vendor-user"),
 		Password: get("vendor-password"), Vendor: get("vendor"),
 		VendorToken: get("vendor-token"), LogLevel: get("log-level")}
