@@ -285,6 +285,31 @@ func (s *Service) vendCredit(ctx context.Context, o *vendOrder, key, hash string
 	})
 }
 
+// issueOnce runs one idempotent request that plans tokens for a meter:
+// under the idempotency key, the meter's plan is made and executed once,
+// and a repeat gets the stored response back (replayed). A failure is
+// counted against the meter.
+func (s *Service) issueOnce(ctx context.Context, drn, key, hash string,
+	planFor func(m *meterState, sim, now time.Time) (*plan, error)) ([]byte, bool, error) {
+	body, replayed, err := s.once(ctx, key, hash, func() ([]byte, error) {
+		m, err := s.meter(drn)
+		if err != nil {
+			return nil, err
+		}
+		p, err := s.execute(ctx, m, func(sim, now time.Time) (*plan, error) {
+			return planFor(m, sim, now)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return p.vend.Response, nil
+	})
+	if err != nil {
+		s.countFailure(drn, err)
+	}
+	return body, replayed, err
+}
+
 // Manage issues a class 2 management token to a meter.
 func (s *Service) Manage(ctx context.Context, drn string, req ManagementRequest,
 	key string) (*ManagementResponse, error) {
@@ -298,21 +323,11 @@ func (s *Service) Manage(ctx context.Context, drn string, req ManagementRequest,
 		return nil, err
 	}
 	hash := o.hash(drn)
-	body, replayed, err := s.once(ctx, key, hash, func() ([]byte, error) {
-		m, err := s.meter(drn)
-		if err != nil {
-			return nil, err
-		}
-		p, err := s.execute(ctx, m, func(sim, now time.Time) (*plan, error) {
+	body, replayed, err := s.issueOnce(ctx, drn, key, hash,
+		func(m *meterState, sim, now time.Time) (*plan, error) {
 			return s.planManagement(m, &o, key, hash, received, sim, now)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return p.vend.Response, nil
-	})
 	if err != nil {
-		s.countFailure(drn, err)
 		return nil, err
 	}
 	var resp ManagementResponse
@@ -370,21 +385,11 @@ func (s *Service) ChangeKey(ctx context.Context, drn string, req KeyChangeReques
 		return nil, err
 	}
 	hash := req.hash(drn)
-	body, replayed, err := s.once(ctx, key, hash, func() ([]byte, error) {
-		m, err := s.meter(drn)
-		if err != nil {
-			return nil, err
-		}
-		p, err := s.execute(ctx, m, func(sim, now time.Time) (*plan, error) {
+	body, replayed, err := s.issueOnce(ctx, drn, key, hash,
+		func(m *meterState, sim, now time.Time) (*plan, error) {
 			return s.planKeyChange(m, &req, key, hash, received, sim, now)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return p.vend.Response, nil
-	})
 	if err != nil {
-		s.countFailure(drn, err)
 		return nil, err
 	}
 	var resp KeyChangeResponse
