@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -231,6 +232,18 @@ func (f *keyChangeFlags) derivedSet(cmd *cobra.Command) (sts.EA, []byte, sts.Key
 	np, err := f.newParams(p)
 	if err != nil {
 		return 0, nil, kc, err
+	}
+	// A meter moves to a new base date only in a roll-over; without RO the
+	// set would carry a key for a base date the meter never takes.
+	if np.BaseDate != p.BaseDate && !f.ro {
+		return 0, nil, kc, errors.New("--new-base-date: a meter changes base date only " +
+			"in a TID roll-over; add --ro")
+	}
+	// Re-keying to the same identity is how a KEN or a roll-over is sent;
+	// with neither, the set would change nothing.
+	if np == p && f.ken == "" && !f.ro {
+		return 0, nil, kc, errors.New("--new-krn, --new-key-type, --new-tariff-index, " +
+			"--new-sgc, --new-base-date, --ken or --ro: the set would change nothing")
 	}
 	nk, err := f.keys.deriveWith(np)
 	if err != nil {

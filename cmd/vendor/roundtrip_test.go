@@ -322,3 +322,28 @@ func TestKeyChangeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyChangeVendingFormRefusesNoOps checks that a set which would change
+// nothing, or move the base date outside a roll-over, is refused, while a
+// same-key set carrying a new KEN or a roll-over is made.
+func TestKeyChangeVendingFormRefusesNoOps(t *testing.T) {
+	base := append([]string{"token", "key-change"}, seedIdentity...)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing new", nil, "the set would change nothing"},
+		{"base date without RO", []string{"--new-base-date", "2035"}, "add --ro"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := vendor(t, append(append([]string{}, base...), tc.args...)...)
+			if o.code == 0 || !strings.Contains(o.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want an error with %q", o.code, o.stderr, tc.want)
+			}
+		})
+	}
+	for _, extra := range [][]string{{"--ken", "85"}, {"--ro", "--new-base-date", "2035"}} {
+		mustJSON(t, append(append([]string{}, base...), extra...)...)
+	}
+}
