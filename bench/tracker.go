@@ -191,3 +191,29 @@ func (t *tracker) loseAll() {
 		t.rec.Settle(load.Lost, "")
 	}
 }
+
+// drive fires the profile's arrivals, each through send in a goroutine of
+// its own, settling as failed those that find c.MaxInFlight requests
+// already out. Once the schedule ends it waits up to c.Drain for the last
+// answers, cancels the run's context with cancel, waits for every send
+// and counts what never answered as lost.
+func (t *tracker) drive(ctx context.Context, cancel context.CancelFunc, c Common,
+	send func(context.Context, load.Arrival)) {
+	rec := t.rec
+	var inflight sync.WaitGroup
+	sched := load.Scheduler{Profile: rec.Profile()}
+	sched.Run(ctx, rec.Start(), func(a load.Arrival) {
+		rec.Fired(a)
+		if rec.InFlight() > int64(c.MaxInFlight) {
+			rec.Settle(load.Failed, FailInFlightLimit)
+			return
+		}
+		inflight.Go(func() { send(ctx, a) })
+	})
+	drainCtx, stop := context.WithTimeout(ctx, c.Drain)
+	t.drain(drainCtx, rec.InFlight)
+	stop()
+	cancel()
+	inflight.Wait()
+	t.loseAll()
+}

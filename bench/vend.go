@@ -264,22 +264,9 @@ func (r *vendRun) step(ctx context.Context, rec *load.Recorder) error {
 	defer cancel()
 	var g errgroup.Group
 	g.Go(func() error { track.run(ctx); return nil })
-	var inflight sync.WaitGroup
-	sched := load.Scheduler{Profile: rec.Profile()}
-	sched.Run(ctx, rec.Start(), func(a load.Arrival) {
-		rec.Fired(a)
-		if rec.InFlight() > int64(r.cfg.MaxInFlight) {
-			rec.Settle(load.Failed, FailInFlightLimit)
-			return
-		}
-		inflight.Go(func() { r.vend(ctx, track, a) })
+	track.drive(ctx, cancel, r.cfg.Common, func(ctx context.Context, a load.Arrival) {
+		r.vend(ctx, track, a)
 	})
-	drainCtx, stop := context.WithTimeout(ctx, r.cfg.Drain)
-	track.drain(drainCtx, rec.InFlight)
-	stop()
-	cancel()
-	inflight.Wait()
-	track.loseAll()
 	return g.Wait()
 }
 
