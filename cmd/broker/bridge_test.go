@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +88,7 @@ func TestBridgeCommand(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	subj, _ := wire.Subject(wire.ChannelFinal, drn, wire.DefaultPartitions)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		st, err := js.Stream(ctx, natsx.StreamName)
 		if err == nil {
@@ -108,22 +107,7 @@ func TestBridgeCommand(t *testing.T) {
 
 	// The stream may hold the reading a moment before the bridge has
 	// its acknowledgement and counts it.
-	const forwarded = `bridge_messages_forwarded_total{channel="final"} 1`
-	for {
-		resp, err := http.Get(metricsURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), forwarded) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics lack %s:\n%s", forwarded, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitMetric(t, metricsURL, `bridge_messages_forwarded_total{channel="final"} 1`)
 
 	cancel()
 	if c := <-code; c != 0 {
