@@ -11,9 +11,10 @@
 // [Ledger.Enqueue], which does not. The writer collects every request that
 // is waiting (up to [Options.MaxBatch], for at most [Options.Window]) and
 // commits them in one transaction: group commit, so that a thousand
-// concurrent vends cost a handful of fsyncs rather than a thousand. Each
-// request runs inside its own savepoint, so a request that fails rolls back
-// alone and the rest of its batch still commits.
+// concurrent vends cost a handful of fsyncs rather than a thousand. A
+// request that fails rolls back alone and the rest of its batch still
+// commits: the writer runs a batch bare first and, only when a request in
+// it failed, again with each request inside its own savepoint.
 //
 // Requests are applied in the order they reach the writer. Ops from one
 // goroutine therefore apply in program order; ops from different

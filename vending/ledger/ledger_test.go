@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,57 @@ func TestFailedRequestRollsBackAlone(t *testing.T) {
 	}
 }
 
+// A request whose first statement succeeds and a later one fails is
+// rolled back whole, in a batch whose other requests commit.
+func TestPartlyFailedRequestInBatch(t *testing.T) {
+	var batches []int
+	var mu sync.Mutex
+	l := openTest(t, filepath.Join(t.TempDir(), "ledger.db"),
+		Options{Window: 200 * time.Millisecond, OnCommit: func(n int, _ time.Duration, _ error) {
+			mu.Lock()
+			batches = append(batches, n)
+			mu.Unlock()
+		}})
+	addMeter(t, l, "47000000019")
+	ctx := context.Background()
+	mu.Lock()
+	batches = nil
+	mu.Unlock()
+	// "orphan" inserts its vend row, then fails on its meter's update.
+	ids := []string{"before", "orphan", "after"}
+	meters := []string{"47000000019", "47000000027", "47000000019"}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ms := MeterState{DRN: meters[i]}
+			errs[i] = l.Submit(ctx, InsertVend(testVend(ids[i], meters[i], uint32(i)), ms))
+		}()
+	}
+	wg.Wait()
+	if !errors.Is(errs[1], ErrNotFound) {
+		t.Errorf("vend for an unknown meter = %v, want ErrNotFound", errs[1])
+	}
+	for _, i := range []int{0, 2} {
+		if errs[i] != nil {
+			t.Errorf("vend %s = %v, want nil", ids[i], errs[i])
+		}
+		if _, err := l.Vend(ctx, ids[i]); err != nil {
+			t.Errorf("vend %s not written: %v", ids[i], err)
+		}
+	}
+	if _, err := l.Vend(ctx, "orphan"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the failed vend's row was kept: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 1 || batches[0] != 3 {
+		t.Errorf("commits held %v requests, want one of 3", batches)
+	}
+}
+
 func TestIdempotencyKeyIsUnique(t *testing.T) {
 	l := openTest(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
 	addMeter(t, l, "47000000019")
@@ -189,6 +241,14 @@ func TestIdempotencyKeyIsUnique(t *testing.T) {
 		if err := l.Submit(context.Background(), InsertVend(v, ms)); err != nil {
 			t.Errorf("vend %s without key: %v", id, err)
 		}
+	}
+	var keys []string
+	err = l.IdempotencyKeys(context.Background(), func(k string) error {
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil || !slices.Equal(keys, []string{"k1"}) {
+		t.Errorf("IdempotencyKeys = %q, %v; want [k1]", keys, err)
 	}
 }
 

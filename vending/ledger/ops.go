@@ -22,6 +22,20 @@ type txn struct {
 	ctx context.Context
 	tx  *sql.Tx
 	st  *statements
+	// bound holds the statements bound to tx so far: binding one costs
+	// an allocation and a place in tx's list, once per transaction is
+	// enough.
+	bound map[*sql.Stmt]*sql.Stmt
+}
+
+// apply applies ops in order and stops at the first error.
+func (t *txn) apply(ops []Op) error {
+	for _, op := range ops {
+		if err := op.apply(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // savepoint applies ops inside a savepoint and rolls them back together on
@@ -30,14 +44,12 @@ func (t *txn) savepoint(ops []Op) error {
 	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT req"); err != nil {
 		return fmt.Errorf("ledger write: savepoint: %w", err)
 	}
-	for _, op := range ops {
-		if err := op.apply(t); err != nil {
-			if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO req"); rerr != nil {
-				return errors.Join(err, fmt.Errorf("ledger write: rollback: %w", rerr))
-			}
-			t.tx.ExecContext(t.ctx, "RELEASE req")
-			return err
+	if err := t.apply(ops); err != nil {
+		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO req"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("ledger write: rollback: %w", rerr))
 		}
+		t.tx.ExecContext(t.ctx, "RELEASE req")
+		return err
 	}
 	if _, err := t.tx.ExecContext(t.ctx, "RELEASE req"); err != nil {
 		return fmt.Errorf("ledger write: release: %w", err)
@@ -46,7 +58,15 @@ func (t *txn) savepoint(ops []Op) error {
 }
 
 func (t *txn) exec(s *sql.Stmt, args ...any) (sql.Result, error) {
-	return t.tx.StmtContext(t.ctx, s).ExecContext(t.ctx, args...)
+	b := t.bound[s]
+	if b == nil {
+		if t.bound == nil {
+			t.bound = make(map[*sql.Stmt]*sql.Stmt)
+		}
+		b = t.tx.StmtContext(t.ctx, s)
+		t.bound[s] = b
+	}
+	return b.ExecContext(t.ctx, args...)
 }
 
 // statements are the writer's prepared statements.
