@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	"github.com/stsfleet/stsfleet/vending/ledger"
@@ -16,10 +17,33 @@ const MaxIdempotencyKey = 255
 // ledger holds the key of every committed vend with its request hash and
 // response; calls holds the requests in flight, so that a repeat arriving
 // before the first has committed waits for it instead of vending twice.
+//
+// seen spares a fresh key the ledger read: it holds a 64-bit hash of
+// every key the ledger may hold (loaded at start, then added as requests
+// run), so a key whose hash is absent cannot be in the ledger. A hash
+// that is present, a repeat or a rare collision, is looked up. It costs
+// about 16 bytes per key.
 type idempotency struct {
-	// mu guards calls.
+	// mu guards calls and seen.
 	mu    sync.Mutex
 	calls map[string]*idemCall
+	seen  map[uint64]struct{}
+	seed  maphash.Seed
+}
+
+func newIdempotency() idempotency {
+	return idempotency{calls: map[string]*idemCall{}, seen: map[uint64]struct{}{},
+		seed: maphash.MakeSeed()}
+}
+
+func (m *idempotency) sum(key string) uint64 { return maphash.String(m.seed, key) }
+
+// loadSeen adds every key of the ledger to seen.
+func (s *Service) loadSeen(ctx context.Context) error {
+	return s.led.IdempotencyKeys(ctx, func(key string) error {
+		s.idem.seen[s.idem.sum(key)] = struct{}{}
+		return nil
+	})
 }
 
 // idemCall is a request in flight under a key.
@@ -79,11 +103,15 @@ func (s *Service) once(ctx context.Context, key, hash string,
 		}
 		c := &idemCall{hash: hash, done: make(chan struct{})}
 		s.idem.calls[key] = c
+		sum := s.idem.sum(key)
+		_, seen := s.idem.seen[sum]
 		s.idem.mu.Unlock()
-		c.body, replayed, c.err = s.lead(ctx, key, hash, do)
+		c.body, replayed, c.err = s.lead(ctx, key, hash, seen, do)
 		// The vend is committed (or failed) before the call is
-		// forgotten, so a later repeat finds it in the ledger.
+		// forgotten, so a later repeat finds it in the ledger. A
+		// failed one is marked seen too: that costs a lookup at most.
 		s.idem.mu.Lock()
+		s.idem.seen[sum] = struct{}{}
 		delete(s.idem.calls, key)
 		s.idem.mu.Unlock()
 		close(c.done)
@@ -91,10 +119,15 @@ func (s *Service) once(ctx context.Context, key, hash string,
 	}
 }
 
-// lead runs the first request under a key: the ledger may already hold
-// it from before a restart.
-func (s *Service) lead(ctx context.Context, key, hash string,
+// lead runs the first request under a key in flight. The ledger may
+// already hold the key, from before a restart or from an earlier request,
+// only if it was seen.
+func (s *Service) lead(ctx context.Context, key, hash string, seen bool,
 	do func() ([]byte, error)) ([]byte, bool, error) {
+	if !seen {
+		b, err := do()
+		return b, false, err
+	}
 	v, err := s.led.VendByIdempotencyKey(ctx, key)
 	switch {
 	case err == nil:

@@ -166,7 +166,7 @@ func (s *Service) load(ctx context.Context) error {
 	for _, v := range open {
 		s.trackLoaded(v)
 	}
-	return nil
+	return s.loadSeen(ctx)
 }
 
 // checkKeys makes sure every meter's DKGA has a vending key.

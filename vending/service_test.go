@@ -323,11 +323,15 @@ func TestIdempotency(t *testing.T) {
 	if ruleOf(err) != RuleBelowMinimum {
 		t.Fatalf("tiny vend: %v", err)
 	}
-	if got := len(e.pub.take()); got != 1 {
-		t.Errorf("published %d tokens for one vend and its repeat, want 1", got)
+	fixed, err := e.svc.Vend(ctx, VendRequest{Meter: drn, Amount: "20.00"}, "order-2")
+	if err != nil || fixed.Replayed {
+		t.Fatalf("fixed vend under a refused request's key: %+v, %v", fixed, err)
 	}
-	if s := e.svc.Summary(); s.TokensVended != 1 {
-		t.Errorf("tokens vended = %d, want 1", s.TokensVended)
+	if got := len(e.pub.take()); got != 2 {
+		t.Errorf("published %d tokens for two vends and a repeat, want 2", got)
+	}
+	if s := e.svc.Summary(); s.TokensVended != 2 {
+		t.Errorf("tokens vended = %d, want 2", s.TokensVended)
 	}
 }
 

@@ -265,3 +265,27 @@ func (l *Ledger) VendIDs(ctx context.Context, drn string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// IdempotencyKeys calls fn with the idempotency key of every vend that
+// has one, in no particular order, and stops at fn's first error.
+func (l *Ledger) IdempotencyKeys(ctx context.Context, fn func(key string) error) error {
+	rows, err := l.rdb.QueryContext(ctx,
+		"SELECT idempotency_key FROM vends WHERE idempotency_key IS NOT NULL")
+	if err != nil {
+		return fmt.Errorf("idempotency keys: %w", err)
+	}
+	defer rows.Close()
+	var key string
+	for rows.Next() {
+		if err := rows.Scan(&key); err != nil {
+			return fmt.Errorf("idempotency keys: %w", err)
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("idempotency keys: %w", err)
+	}
+	return nil
+}
