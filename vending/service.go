@@ -32,7 +32,8 @@ type Config struct {
 	// DBPath is the ledger's SQLite file, created if missing.
 	DBPath string
 	// Ledger tunes the ledger's group commit; its OnCommit and
-	// OnAsyncError are set by the service.
+	// OnAsyncError are set by the service. A zero Window means
+	// [DefaultLedgerWindow], a negative one that the writer never waits.
 	Ledger ledger.Options
 	// Publisher delivers tokens. Nil records tokens in the ledger without
 	// publishing them (customers key them in from their receipt).
@@ -162,6 +163,13 @@ type Service struct {
 	closeErr  error
 }
 
+// DefaultLedgerWindow is how long the ledger's writer waits, after the
+// first request of a batch, for others to join it. A millisecond is
+// little next to a commit's fsync, and under load it makes batches large
+// enough to halve the cost of a vend: at 6,000 vends/s on two CPUs it is
+// the difference between keeping up and falling behind.
+const DefaultLedgerWindow = time.Millisecond
+
 // New opens the ledger, loads the fleet and the tokens still in delivery,
 // and returns a service ready to take vends. The caller must Close it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
@@ -185,7 +193,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	for range cfg.ResultWorkers {
 		s.results = append(s.results, newQueue[resultIn]())
 	}
-	s.idem.calls = map[string]*idemCall{}
+	s.idem = newIdempotency()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -206,6 +214,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.met = newMetrics(reg, func() float64 { return float64(s.pendingCount()) })
 	lopts := cfg.Ledger
+	switch {
+	case lopts.Window == 0:
+		lopts.Window = DefaultLedgerWindow
+	case lopts.Window < 0:
+		lopts.Window = 0
+	}
 	lopts.OnCommit = func(n int, _ time.Duration, _ error) { s.met.ledgerBatch.Observe(float64(n)) }
 	lopts.OnAsyncError = func(err error) {
 		s.log.Error("ledger write failed", "err", err)

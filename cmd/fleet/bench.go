@@ -65,6 +65,8 @@ type benchFlags struct {
 	Verbose bool
 	// CPUProfile, when set, is a file for a CPU profile of the run.
 	CPUProfile string
+	// MemProfile, when set, is a file for the allocation profile.
+	MemProfile string
 }
 
 func (f *benchFlags) register(fs *pflag.FlagSet) {
@@ -92,6 +94,7 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress line")
 	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "log the components' warnings to stderr")
 	fs.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&f.MemProfile, "memprofile", "", "write a profile of the run's allocations to this file")
 }
 
 // common turns the flags into the benches' shared configuration.
@@ -149,22 +152,47 @@ func (f *benchFlags) finish(stdout io.Writer, rep *bench.Report) error {
 	return nil
 }
 
-// profile starts the CPU profile, if asked for, and returns its stop.
-func (f *benchFlags) profile() (stop func(), err error) {
-	if f.CPUProfile == "" {
-		return func() {}, nil
+// profile starts the CPU profile, if asked for, and returns what stops
+// it and writes the profiles asked for: the allocation profile covers the
+// whole process, start-up included.
+func (f *benchFlags) profile() (stop func() error, err error) {
+	var cpu, mem *os.File
+	if f.CPUProfile != "" {
+		if cpu, err = os.Create(f.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
 	}
-	out, err := os.Create(f.CPUProfile)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
+	if f.MemProfile != "" {
+		if mem, err = os.Create(f.MemProfile); err != nil {
+			if cpu != nil {
+				cpu.Close()
+			}
+			return nil, fmt.Errorf("memory profile: %w", err)
+		}
 	}
-	if err := pprof.StartCPUProfile(out); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
+	if cpu != nil {
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			if mem != nil {
+				mem.Close()
+			}
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		out.Close()
+	return func() error {
+		var errs []error
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, cpu.Close())
+		}
+		if mem != nil {
+			err := pprof.Lookup("allocs").WriteTo(mem, 0)
+			if err != nil {
+				err = fmt.Errorf("memory profile: %w", err)
+			}
+			errs = append(errs, err, mem.Close())
+		}
+		return errors.Join(errs...)
 	}, nil
 }
 
@@ -261,8 +289,8 @@ func newBenchVendCmd() *cobra.Command {
 		"HTTP connections to the vendor at most")
 	fs.BoolVar(&c.SplitLink, "split-link", false,
 		"embedded vendor: publish tokens and read results on separate MQTT connections")
-	fs.DurationVar(&c.LedgerWindow, "ledger-window", 0,
-		"embedded vendor: wait this long for a ledger batch to fill (default none)")
+	fs.DurationVar(&c.LedgerWindow, "ledger-window", vending.DefaultLedgerWindow,
+		"embedded vendor: wait this long for a ledger batch to fill (negative: no wait)")
 	fs.BoolVar(&c.LedgerNoSync, "ledger-nosync", false,
 		"embedded vendor: commit the ledger without fsync (SQLite synchronous=NORMAL)")
 	fs.StringVar(&c.Vendor, "vendor", "", "external vendor API URL (needs --broker and --fleet)")
@@ -303,7 +331,9 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 		return err
 	}
 	rep, err := bench.RunVend(ctx, cfg)
-	stopProfile()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -359,7 +389,9 @@ func runBenchBroker(ctx context.Context, c brokerBenchConfig, stdout, stderr io.
 	}
 	rep, err := bench.RunBroker(ctx, bench.BrokerConfig{Common: common, Clients: c.Clients,
 		Vendors: c.Vendors, Payload: c.Payload, Split: c.Split})
-	stopProfile()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

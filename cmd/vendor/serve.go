@@ -53,6 +53,9 @@ type serveConfig struct {
 	DB string
 	// NoSync commits the ledger without fsync.
 	NoSync bool
+	// Window is how long the ledger waits for a batch to fill; zero is
+	// the service's default, negative no wait.
+	Window time.Duration
 	// APIToken is the bearer token of the HTTP API; required.
 	APIToken string
 	// SimStart, SimSpeed and SimEpoch set the simulated clock; empty
@@ -133,6 +136,8 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.DB, "db", cfg.DB, "ledger SQLite file")
 	f.BoolVar(&cfg.NoSync, "db-nosync", false,
 		"commit without fsync: faster, may lose the last commits in an OS crash")
+	f.DurationVar(&cfg.Window, "db-window", vending.DefaultLedgerWindow,
+		"wait this long for more vends to join a commit (negative: no wait)")
 	f.StringVar(&cfg.APIToken, "api-token", "", "bearer token of the HTTP API, @FILE (required)")
 	f.StringVar(&cfg.SimStart, "sim-start", "", "simulated start time, RFC 3339 (default now)")
 	f.Float64Var(&cfg.SimSpeed, "sim-speed", cfg.SimSpeed,
@@ -288,7 +293,7 @@ func (cfg serveConfig) vendingConfig(stderr io.Writer) (vending.Config, *slog.Lo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	vc := vending.Config{DBPath: cfg.DB, Logger: log, Delivery: cfg.Delivery,
-		TIDWarning: cfg.TIDWarning, Ledger: ledger.Options{NoSync: cfg.NoSync}}
+		TIDWarning: cfg.TIDWarning, Ledger: ledger.Options{NoSync: cfg.NoSync, Window: cfg.Window}}
 	if cfg.Keys == "" {
 		return vc, nil, errors.New("--keys is required: the vending key store file")
 	}
