@@ -42,6 +42,32 @@ func FuzzDecodeVendRequest(f *testing.F) {
 	})
 }
 
+func FuzzDecodeBatchRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"vends":[{"meter":"47000000019","amount":"100.00","idempotency_key":"k"}]}`,
+		`{"vends":[{"meter":"47000000019","units":"5.0"},{"meter":"47000000019","tip":1}]}`,
+		`{"vends":[]}`, `{"vends":[3]}`, `{"vends":null}`, `[]`, `{"vends":[{}]} {}`,
+		`{"vends":[{"meter":"47000000019","amount":true}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		items, err := DecodeBatchRequest(body)
+		if err != nil {
+			checkClientError(t, asFieldError(err))
+			return
+		}
+		if len(items) == 0 || len(items) > MaxBatchVends {
+			t.Errorf("%d items accepted", len(items))
+		}
+		for _, it := range items {
+			if _, err := it.order(); err != nil {
+				checkClientError(t, err)
+			}
+		}
+	})
+}
+
 func FuzzDecodeManagementRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"function":"set_power_limit","watts":5000}`, `{"function":"clear_credit"}`,

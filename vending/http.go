@@ -21,6 +21,7 @@ const (
 // Handler returns the HTTP API:
 //
 //	POST /v1/vend                         credit vend (Idempotency-Key)
+//	POST /v1/vend/batch                   up to MaxBatchVends credit vends
 //	GET  /v1/vends/{id}                   delivery state of a vend
 //	POST /v1/meters/{drn}/resend          publish the latest vend again
 //	POST /v1/meters/{drn}/management      class 2 management token
@@ -33,8 +34,8 @@ const (
 //
 // Every /v1 route needs "Authorization: Bearer <token>" when the service
 // has an API token. Errors are JSON: {"error": "...", "field": "...",
-// "rule": "..."}, 400 for bad input (naming the field), 401, 404, 409 for
-// conflicts, 413, 422 for refusals by a rule (naming it), 500 otherwise.
+// "rule": "..."}, 400 for bad input (naming the field), 401, 404, 405 for
+// a method the route does not take, 409 for conflicts, 413, 422 for refusals by a rule (naming it), 500 otherwise.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
@@ -46,6 +47,7 @@ func (s *Service) Handler() http.Handler {
 		}))
 	}
 	route("POST /v1/vend", s.handleVend)
+	route("POST /v1/vend/batch", s.handleBatch)
 	route("GET /v1/vends/{id}", s.handleVendStatus)
 	route("POST /v1/meters/{drn}/resend", s.handleResend)
 	route("POST /v1/meters/{drn}/management", s.handleManagement)
@@ -55,10 +57,30 @@ func (s *Service) Handler() http.Handler {
 	route("GET /v1/fleet", s.handleFleet)
 	route("GET /v1/summary", s.handleSummary)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: r.Method + " " +
+				r.URL.Path + ": method not allowed (allowed: " + allow + ")"})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint: " + r.Method +
 			" " + r.URL.Path})
 	})
 	return mux
+}
+
+// allowed lists the methods that mux routes for r's path other than to
+// its catch-all, as an Allow header has them; empty when there are none.
+func allowed(mux *http.ServeMux, r *http.Request) string {
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			methods = append(methods, m)
+		}
+	}
+	return strings.Join(methods, ", ")
 }
 
 // authenticate checks the bearer token in constant time.
@@ -90,10 +112,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	writeRaw(w, status, b)
 }
+
+// writeRaw writes a JSON body that is already encoded.
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write(newline)
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	newline         = []byte{'\n'}
+)
 
 // errorStatus maps an error to its status and body.
 func errorStatus(err error) (int, apiError) {
@@ -173,11 +207,14 @@ func (s *Service) handleVend(w http.ResponseWriter, r *http.Request) error {
 		s.countFailure("", err)
 		return asFieldError(err)
 	}
-	resp, err := s.Vend(r.Context(), req, r.Header.Get("Idempotency-Key"))
+	resp, replayed, err := s.vend(r.Context(), req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
-	respond(w, http.StatusCreated, resp, resp.Replayed)
+	if replayed {
+		w.Header().Set(replayHeader, "true")
+	}
+	writeRaw(w, http.StatusCreated, resp)
 	return nil
 }
 

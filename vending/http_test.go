@@ -167,6 +167,9 @@ func TestHTTPErrors(t *testing.T) {
 		{"fleet version", "POST", "/v1/fleet", `{"version":9}`, nil, 400,
 			apiError{Field: "version"}},
 		{"no route", "GET", "/v2/vend", ``, nil, 404, apiError{}},
+		{"wrong method", "GET", "/v1/vend", ``, nil, 405, apiError{}},
+		{"wrong method, batch", "PUT", "/v1/vend/batch", `{}`, nil, 405, apiError{}},
+		{"wrong method, vend status", "POST", "/v1/vends/x", ``, nil, 405, apiError{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got apiError
@@ -179,6 +182,12 @@ func TestHTTPErrors(t *testing.T) {
 					tc.want.Rule)
 			}
 		})
+	}
+	for path, want := range map[string]string{"/v1/vend": "POST", "/v1/vends/x": "GET",
+		"/v1/fleet": "GET, POST"} {
+		if got := a.do("DELETE", path, ``, nil, nil).Header.Get("Allow"); got != want {
+			t.Errorf("DELETE %s: Allow %q, want %q", path, got, want)
+		}
 	}
 	resp, err := http.Get(a.srv.URL + "/healthz")
 	if err != nil {

@@ -184,6 +184,22 @@ func randomNibble() uint8 { return uint8(rand.IntN(16)) }
 // same request returns the first vend (Replayed set) and one with a
 // different request fails with [ErrIdempotencyConflict].
 func (s *Service) Vend(ctx context.Context, req VendRequest, key string) (*VendResponse, error) {
+	body, replayed, err := s.vend(ctx, req, key)
+	if err != nil {
+		return nil, err
+	}
+	var resp VendResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("vend: stored response: %w", err)
+	}
+	resp.Replayed = replayed
+	return &resp, nil
+}
+
+// vend is [Service.Vend] answering with the response as the ledger keeps
+// it, the JSON of a [VendResponse], which the HTTP API sends as it is.
+func (s *Service) vend(ctx context.Context, req VendRequest, key string) (body []byte,
+	replayed bool, err error) {
 	received := s.wall()
 	o, err := req.order()
 	if err == nil {
@@ -191,10 +207,10 @@ func (s *Service) Vend(ctx context.Context, req VendRequest, key string) (*VendR
 	}
 	if err != nil {
 		s.countFailure(req.Meter, err)
-		return nil, err
+		return nil, false, err
 	}
 	hash := o.hash()
-	body, replayed, err := s.once(ctx, key, hash, func() ([]byte, error) {
+	body, replayed, err = s.once(ctx, key, hash, func() ([]byte, error) {
 		p, err := s.vendCredit(ctx, &o, key, hash, received)
 		if err != nil {
 			return nil, err
@@ -203,15 +219,10 @@ func (s *Service) Vend(ctx context.Context, req VendRequest, key string) (*VendR
 	})
 	if err != nil {
 		s.countFailure(req.Meter, err)
-		return nil, err
+		return nil, false, err
 	}
-	var resp VendResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("vend: stored response: %w", err)
-	}
-	resp.Replayed = replayed
 	s.countSuccess(replayed)
-	return &resp, nil
+	return body, replayed, nil
 }
 
 func (s *Service) vendCredit(ctx context.Context, o *vendOrder, key, hash string,
