@@ -83,6 +83,13 @@ type VendConfig struct {
 	// wait for one (their latency still counts from the intended time).
 	// Zero means DefaultHTTPConns.
 	HTTPConns int
+	// Batch, above 1, sends purchases in batches of at most that many
+	// (POST /v1/vend/batch, or the service's VendBatch with APIDirect);
+	// a batch goes once full or once its first purchase has waited
+	// BatchWait (zero means DefaultBatchWait). Zero or 1 sends each
+	// purchase alone (POST /v1/vend).
+	Batch     int
+	BatchWait time.Duration
 
 	// VendorURL, when set, is an external vendor's HTTP API, and
 	// VendorToken its bearer token. The bench then reads results from
@@ -101,7 +108,9 @@ type vendRun struct {
 	cfg    VendConfig
 	meters []string
 	post   func(ctx context.Context, drn, key string) (string, error)
-	runID  string
+	// postBatch replaces post when purchases go in batches.
+	postBatch batchPost
+	runID     string
 	// links are the MQTT clients that must be connected before a step.
 	links []*mqttc.Client
 
@@ -117,6 +126,15 @@ func RunVend(ctx context.Context, cfg VendConfig) (*Report, error) {
 	cfg.API = orDefault(cfg.API, APIHTTP)
 	cfg.Amount = orDefault(cfg.Amount, DefaultAmount)
 	cfg.HTTPConns = orDefault(cfg.HTTPConns, DefaultHTTPConns)
+	cfg.BatchWait = orDefault(cfg.BatchWait, DefaultBatchWait)
+	switch {
+	case cfg.Batch < 0 || cfg.Batch > vending.MaxBatchVends:
+		return nil, fmt.Errorf("bench vend: batch %d: want 1 to %d", cfg.Batch,
+			vending.MaxBatchVends)
+	case cfg.BatchWait < 0:
+		return nil, fmt.Errorf("bench vend: batch wait %v: want a positive duration",
+			cfg.BatchWait)
+	}
 	if err := cfg.Common.resolve(); err != nil {
 		return nil, fmt.Errorf("bench vend: %w", err)
 	}
@@ -154,13 +172,19 @@ func (r *vendRun) embedded(ctx context.Context) (*Report, error) {
 				r.links = append(r.links, c)
 			}
 		}
-		if r.cfg.API == APIDirect {
+		switch {
+		case r.cfg.API == APIDirect && r.batched():
+			r.postBatch = directBatchVendor(env.vendor, r.cfg.Amount)
+		case r.cfg.API == APIDirect:
 			r.post = directVendor(env.vendor, r.cfg.Amount)
-		} else {
+		case r.batched():
+			r.postBatch = httpBatchVendor(env.url, env.token, r.cfg.Amount, r.cfg.HTTPConns)
+		default:
 			r.post = httpVendor(env.url, env.token, r.cfg.Amount, r.cfg.HTTPConns)
 		}
 		return Info{"mode": "embedded", "meters": len(r.meters), "transport": r.cfg.Transport,
 			"api": r.cfg.API, "amount": r.cfg.Amount, "http_conns": r.cfg.HTTPConns,
+			"batch": max(r.cfg.Batch, 1), "batch_wait_s": r.cfg.BatchWait.Seconds(),
 			"split_link": r.cfg.SplitLink, "ledger_window_s": r.cfg.Ledger.Window.Seconds(),
 			"ledger_nosync": r.cfg.Ledger.NoSync,
 			"start_s":       time.Since(started).Seconds()}, nil
@@ -185,7 +209,12 @@ func (r *vendRun) external(ctx context.Context) (*Report, error) {
 	for _, m := range r.cfg.Definition.Meters {
 		r.meters = append(r.meters, m.DRN)
 	}
-	r.post = httpVendor(r.cfg.VendorURL, r.cfg.VendorToken, r.cfg.Amount, r.cfg.HTTPConns)
+	if r.batched() {
+		r.postBatch = httpBatchVendor(r.cfg.VendorURL, r.cfg.VendorToken, r.cfg.Amount,
+			r.cfg.HTTPConns)
+	} else {
+		r.post = httpVendor(r.cfg.VendorURL, r.cfg.VendorToken, r.cfg.Amount, r.cfg.HTTPConns)
+	}
 	var results *mqttc.Client
 	setup := func(ctx context.Context) (Info, error) {
 		var err error
@@ -200,7 +229,8 @@ func (r *vendRun) external(ctx context.Context) (*Report, error) {
 			return nil, fmt.Errorf("subscribe to results: %w", err)
 		}
 		return Info{"mode": "external", "meters": len(r.meters), "vendor": r.cfg.VendorURL,
-			"broker": r.cfg.BrokerURL, "amount": r.cfg.Amount}, nil
+			"broker": r.cfg.BrokerURL, "amount": r.cfg.Amount, "batch": max(r.cfg.Batch, 1),
+			"batch_wait_s": r.cfg.BatchWait.Seconds()}, nil
 	}
 	defer func() {
 		if results != nil {
@@ -264,21 +294,33 @@ func (r *vendRun) step(ctx context.Context, rec *load.Recorder) error {
 	defer cancel()
 	var g errgroup.Group
 	g.Go(func() error { track.run(ctx); return nil })
-	track.drive(ctx, cancel, r.cfg.Common, func(ctx context.Context, a load.Arrival) {
-		r.vend(ctx, track, a)
-	})
+	send := func(ctx context.Context, a load.Arrival) { r.vend(ctx, track, a) }
+	if r.batched() {
+		b := &batcher{size: r.cfg.Batch, wait: r.cfg.BatchWait, ctx: ctx,
+			send: func(ctx context.Context, as []load.Arrival) { r.vendBatch(ctx, track, as) }}
+		send = func(_ context.Context, a load.Arrival) { b.add(a) }
+	}
+	track.drive(ctx, cancel, r.cfg.Common, send)
 	return g.Wait()
+}
+
+func (r *vendRun) batched() bool { return r.cfg.Batch > 1 }
+
+// meterOf is the meter an arrival buys for: the fleet in turn.
+func (r *vendRun) meterOf(a load.Arrival) string { return r.meters[a.Seq%int64(len(r.meters))] }
+
+// keyOf is an arrival's idempotency key, unique to the run.
+func (r *vendRun) keyOf(a load.Arrival) string {
+	return "bench-" + r.runID + "-" + strconv.FormatInt(a.Seq, 10) + "-" +
+		strconv.FormatInt(a.Intended.UnixNano(), 36)
 }
 
 // vend makes one purchase and registers its token for the result.
 func (r *vendRun) vend(ctx context.Context, track *tracker, a load.Arrival) {
 	rec := track.rec
-	drn := r.meters[a.Seq%int64(len(r.meters))]
-	key := "bench-" + r.runID + "-" + strconv.FormatInt(a.Seq, 10) + "-" +
-		strconv.FormatInt(a.Intended.UnixNano(), 36)
 	rctx, cancel := context.WithDeadline(ctx, a.Intended.Add(r.cfg.Timeout))
 	defer cancel()
-	id, err := r.post(rctx, drn, key)
+	id, err := r.post(rctx, r.meterOf(a), r.keyOf(a))
 	now := time.Now()
 	if err != nil {
 		rec.Settle(load.Failed, vendErrorKind(err))
@@ -312,10 +354,7 @@ var errDecode = errors.New("decode vendor answer")
 // httpVendor returns a purchase function posting to a vendor's API.
 func httpVendor(base, token, amount string, conns int) func(ctx context.Context, drn,
 	key string) (string, error) {
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
-		IdleConnTimeout: time.Minute,
-	}}
+	client := vendorClient(conns)
 	url := base + "/v1/vend"
 	return func(ctx context.Context, drn, key string) (string, error) {
 		body, _ := json.Marshal(vending.VendRequest{Meter: drn, Amount: vending.Decimal(amount)})
@@ -348,6 +387,14 @@ func httpVendor(base, token, amount string, conns int) func(ctx context.Context,
 		}
 		return vr.VendID, nil
 	}
+}
+
+// vendorClient is an HTTP client keeping at most conns connections.
+func vendorClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		IdleConnTimeout: time.Minute,
+	}}
 }
 
 // directVendor returns a purchase function calling the service itself.

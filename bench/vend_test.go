@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,13 +12,16 @@ import (
 )
 
 func TestRunVendEmbedded(t *testing.T) {
-	for _, api := range []string{APIHTTP, APIDirect} {
-		t.Run(api, func(t *testing.T) {
+	for _, tc := range []struct {
+		api   string
+		batch int
+	}{{APIHTTP, 1}, {APIDirect, 1}, {APIHTTP, 8}, {APIDirect, 8}} {
+		t.Run(fmt.Sprintf("%s/batch=%d", tc.api, tc.batch), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			rep, err := RunVend(ctx, VendConfig{
 				Common: Common{Profile: load.Constant(100, time.Second)},
-				Meters: 20, API: api,
+				Meters: 20, API: tc.api, Batch: tc.batch,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -30,5 +36,29 @@ func TestRunVendEmbedded(t *testing.T) {
 					rep.RejectedBy, rep.FailedBy)
 			}
 		})
+	}
+}
+
+func TestBatcher(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	b := &batcher{size: 4, wait: 200 * time.Millisecond, ctx: context.Background(),
+		send: func(_ context.Context, as []load.Arrival) {
+			mu.Lock()
+			sizes = append(sizes, len(as))
+			mu.Unlock()
+		}}
+	// Ten arrivals at once: two full batches, then two wait out the
+	// window. Every add returns only once its batch was sent.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { b.add(load.Arrival{Seq: int64(i)}) })
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{2, 4, 4}) {
+		t.Errorf("batch sizes %v, want [2 4 4]", sizes)
 	}
 }

@@ -253,6 +253,9 @@ type vendBenchConfig struct {
 	Amount string
 	// HTTPConns caps the connections to the vendor.
 	HTTPConns int
+	// Batch and BatchWait send purchases in batches.
+	Batch     int
+	BatchWait time.Duration
 	// SplitLink gives the embedded vendor separate MQTT connections to
 	// publish tokens and to read results.
 	SplitLink bool
@@ -287,8 +290,13 @@ func newBenchVendCmd() *cobra.Command {
 	fs.StringVar(&c.Amount, "amount", bench.DefaultAmount, "amount paid per token")
 	fs.IntVar(&c.HTTPConns, "http-conns", bench.DefaultHTTPConns,
 		"HTTP connections to the vendor at most")
-	fs.BoolVar(&c.SplitLink, "split-link", false,
-		"embedded vendor: publish tokens and read results on separate MQTT connections")
+	fs.IntVar(&c.Batch, "batch", 1,
+		"purchases per request: above 1, POST /v1/vend/batch instead of /v1/vend")
+	fs.DurationVar(&c.BatchWait, "batch-wait", bench.DefaultBatchWait,
+		"send a batch that is not full once its first purchase has waited this long")
+	fs.BoolVar(&c.SplitLink, "split-link", true,
+		"embedded vendor: publish tokens and read results on separate MQTT connections,\n"+
+			"as the all-in-one does (false: one connection, as vendor serve)")
 	fs.DurationVar(&c.LedgerWindow, "ledger-window", vending.DefaultLedgerWindow,
 		"embedded vendor: wait this long for a ledger batch to fill (negative: no wait)")
 	fs.BoolVar(&c.LedgerNoSync, "ledger-nosync", false,
@@ -312,7 +320,8 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 	reg := newRegistry()
 	common.Registerer = reg
 	cfg := bench.VendConfig{Common: common, Meters: c.Meters, Seed: c.Seed, API: c.API,
-		Amount: c.Amount, HTTPConns: c.HTTPConns, SplitLink: c.SplitLink,
+		Amount: c.Amount, HTTPConns: c.HTTPConns, Batch: c.Batch, BatchWait: c.BatchWait,
+		SplitLink: c.SplitLink,
 		Ledger:    ledger.Options{Window: c.LedgerWindow, NoSync: c.LedgerNoSync},
 		VendorURL: c.Vendor, VendorToken: c.VendorToken,
 		BrokerURL: c.Broker, BrokerUser: c.BrokerUser, BrokerPassword: c.BrokerPassword}
@@ -366,8 +375,9 @@ func newBenchBrokerCmd() *cobra.Command {
 	fs.IntVar(&c.Clients, "clients", 100, "meter clients")
 	fs.IntVar(&c.Vendors, "vendors", 1, "vendor connections publishing and reading results")
 	fs.IntVar(&c.Payload, "payload", 200, "probe size in bytes")
-	fs.BoolVar(&c.Split, "split", false,
-		"read echoes on their own connections, not on the publishing ones")
+	fs.BoolVar(&c.Split, "split", true,
+		"read echoes on their own connections, not on the publishing ones,\n"+
+			"as the all-in-one's vendor does (false: one connection, as vendor serve)")
 	return cmd
 }
 
