@@ -14,8 +14,32 @@ func TestImportEmpty(t *testing.T) {
 	calls := 0
 	sum, err := Import(context.Background(), strings.NewReader(""), Config{},
 		func(*Receipt) error { calls++; return nil })
-	if err != nil || calls != 0 || sum.Messages != 0 {
+	if err != nil || calls != 0 || sum.Messages != 0 || sum.Receipts() != 0 {
 		t.Errorf("empty input: %d rows, summary %+v, error %v; want nothing", calls, sum, err)
+	}
+}
+
+func TestSummaryReceipts(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []Status
+		want     int
+	}{
+		{"none", nil, 0},
+		{"only skipped", []Status{StatusSkip, StatusSkip}, 0},
+		{"one reject", []Status{StatusSkip, StatusReject}, 1},
+		{"every kind", []Status{StatusAccept, StatusDuplicate, StatusReject, StatusSkip}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sum Summary
+			for _, st := range tt.statuses {
+				sum.Add(&Receipt{Status: st})
+			}
+			if got := sum.Receipts(); got != tt.want {
+				t.Errorf("Receipts() = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,11 @@ import (
 	"io"
 )
 
+// ErrNoReceipts is reported for an export that holds no receipt at all:
+// empty, or only messages that are not receipts (payments, notices,
+// fragments). See [Summary.Receipts].
+var ErrNoReceipts = errors.New("no receipts found")
+
 // Config bounds an import. The zero value is ready to use.
 type Config struct {
 	// Split bounds line and message sizes; see [SplitConfig].
@@ -30,6 +35,10 @@ type Summary struct {
 	// DistinctTokens is the number of distinct accepted credit tokens.
 	DistinctTokens int `json:"distinct_tokens"`
 }
+
+// Receipts returns the number of rows that are receipts: accepted,
+// duplicate and rejected ones, every row but the skipped.
+func (s *Summary) Receipts() int { return s.Accepted + s.Duplicates + s.Rejected }
 
 // Add counts one row.
 func (s *Summary) Add(r *Receipt) {

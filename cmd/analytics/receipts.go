@@ -52,7 +52,7 @@ func newImportCmd() *cobra.Command {
 		Long: "Import reads an SMS export, checks every message (meter number, token, " +
 			"amounts, dates, duplicates) and writes the accepted rows as CSV and XLSX and " +
 			"every row, with a status and reason, as a report. Outputs appear whole or not " +
-			"at all.",
+			"at all. A file with no receipt in it is an error and writes nothing.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.Input, c.stdout, c.stderr = args[0], cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -95,6 +95,12 @@ func (c *importConfig) run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil && sum.Receipts() == 0 {
+		// Empty outputs of an input that is not an export hide the
+		// mistake: say so and write nothing.
+		abortAll(sinks)
+		return fmt.Errorf("%w in %s", receipts.ErrNoReceipts, c.Input)
+	}
 	if err == nil {
 		err = commitAll(sinks)
 	}

@@ -142,6 +142,17 @@ func TestImportBadInput(t *testing.T) {
 	if err := os.WriteFile(binary, []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty.txt")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A payment confirmation and a stray line: messages, but no receipt.
+	noReceipt := filepath.Join(dir, "payments.txt")
+	if err := os.WriteFile(noReceipt, []byte("SBK7H2M9PL Confirmed. Ksh100.00 sent to KPLC "+
+		"PREPAID for account 53348390344 on 3/2/25 at 11:28 AM New M-PESA balance is "+
+		"Ksh1,234.56. Transaction cost, Ksh0.00.\n\nsee you tomorrow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		input string
@@ -150,6 +161,8 @@ func TestImportBadInput(t *testing.T) {
 		{"missing file", filepath.Join(dir, "nope.txt"), "no such file or directory"},
 		{"directory", dir, "is a directory"},
 		{"binary file", binary, "not UTF-8 text"},
+		{"empty file", empty, "no receipts found in " + empty},
+		{"no receipt", noReceipt, "no receipts found in " + noReceipt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
