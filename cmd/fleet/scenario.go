@@ -89,9 +89,10 @@ func withScenarioFiles(run *cobra.Command) *cobra.Command {
 		"run each scenario on its own fleet, by default with its own embedded broker,\n" +
 		"vendor and analytics, and print a report of every expectation. --broker and\n" +
 		"--vendor point the scenarios at external ones. Exit status 1 when an expectation\n" +
-		"fails, 2 when a file is invalid (nothing runs then)."
+		"fails, 2 when a file is invalid or the --report file cannot be written (nothing\n" +
+		"runs then)."
 	run.Flags().StringVar(&report, "report", "", "with scenario files: write the report to "+
-		"this file as JSON")
+		"this file as JSON (checked before the run, written whole at its end)")
 	run.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return allInOne(cmd, args)
@@ -137,6 +138,14 @@ func runScenarioFiles(ctx context.Context, cfg scenarioConfig, files []string,
 			continue
 		}
 		all = append(all, sc)
+	}
+	// A report that cannot be written would be found out only after the
+	// whole run.
+	if cfg.Report != "" {
+		if err := checkOutputPath(cfg.Report); err != nil {
+			fmt.Fprintf(stderr, "--report %s: %v\n", cfg.Report, err)
+			invalid = true
+		}
 	}
 	if invalid {
 		return exitInvalid
@@ -247,17 +256,13 @@ func secretArg(arg string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
+// writeReport writes the JSON report atomically.
 func writeReport(path string, reports []*scenarios.Report) error {
-	f, err := os.Create(path)
+	err := writeFileAtomic(path, func(w io.Writer) error {
+		return scenarios.WriteJSON(w, reports)
+	})
 	if err != nil {
-		return fmt.Errorf("--report: %w", err)
-	}
-	if err := scenarios.WriteJSON(f, reports); err != nil {
-		f.Close()
-		return fmt.Errorf("--report: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--report: %w", err)
+		return fmt.Errorf("--report %s: %w", path, err)
 	}
 	return nil
 }

@@ -137,6 +137,9 @@ func TestScenarioWrongExpectation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if entries, _ := os.ReadDir(filepath.Dir(report)); len(entries) != 1 {
+				t.Errorf("report directory holds %d files, want the report alone", len(entries))
+			}
 			if err := json.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
 			}
@@ -191,6 +194,44 @@ func TestScenarioInvalidFile(t *testing.T) {
 				t.Errorf("something ran: %s", out.String())
 			}
 		})
+	}
+}
+
+// TestScenarioReportPathChecked checks that a --report that cannot be
+// written fails before anything runs, naming the path.
+func TestScenarioReportPathChecked(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, report, want string
+	}{
+		{"missing directory", filepath.Join(dir, "nope", "r.json"), "does not exist"},
+		{"file as directory", filepath.Join(file, "r.json"), "is not a directory"},
+		{"directory as report", dir, "is a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := runScenarioFiles(context.Background(), scenarioConfig{Report: tt.report},
+				[]string{"smoke"}, &out, &errOut)
+			if code != exitInvalid {
+				t.Fatalf("exit %d, want %d\n%s", code, exitInvalid, errOut.String())
+			}
+			want := "--report " + tt.report + ": "
+			if !strings.Contains(errOut.String(), want) ||
+				!strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("stderr %q does not name %q and say %q", errOut.String(), want, tt.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("something ran: %s", out.String())
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the checks left files behind: %v", entries)
 	}
 }
 
