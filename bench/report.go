@@ -30,6 +30,23 @@ type Report struct {
 	Steps []Step
 	// Extra holds what a bench adds, such as the vendor's own summary.
 	Extra Info
+	// Baseline, when set, is what the broker alone carried in the same
+	// run, for the pipeline's top rate to be read against.
+	Baseline *Baseline
+}
+
+// Baseline is the broker bench's top rate set beside the vend bench's:
+// a token takes two QoS 1 legs, as one round trip of the broker bench
+// does, so Share is the pipeline's top rate over the broker's.
+type Baseline struct {
+	// MaxRate is the broker's highest round trip rate that held.
+	MaxRate float64 `json:"max_rate"`
+	// Share is the vend bench's MaxRate over the broker's; zero when
+	// either held no step.
+	Share float64 `json:"share"`
+	// Steps are the broker's find-max steps; Config its set-up.
+	Steps  []Step `json:"steps"`
+	Config Info   `json:"config"`
 }
 
 // ThresholdResult is one threshold evaluated on a result.
@@ -88,6 +105,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	if r.Steps != nil {
 		f = append(f, load.Field{Key: "max_rate", Value: r.MaxRate},
 			load.Field{Key: "steps", Value: r.Steps})
+	}
+	if r.Baseline != nil {
+		f = append(f, load.Field{Key: "broker_baseline", Value: r.Baseline})
 	}
 	if r.Extra != nil {
 		f = append(f, load.Field{Key: "extra", Value: r.Extra})

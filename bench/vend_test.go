@@ -62,3 +62,33 @@ func TestBatcher(t *testing.T) {
 		t.Errorf("batch sizes %v, want [2 4 4]", sizes)
 	}
 }
+
+func TestBrokerBaseline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := VendConfig{Common: Common{Profile: load.Constant(50, time.Second),
+		FindMax: &FindMax{Start: 50, Step: 50, Max: 100, StepDuration: 500 * time.Millisecond,
+			Refine: -1}},
+		Meters: 20, SplitLink: true}
+	rep, err := RunVend(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = BrokerBaseline(ctx, VendConfig{Common: cfg.Common, Meters: 20}, &Report{})
+	if err == nil {
+		t.Error("a baseline without the vend bench's steps was accepted")
+	}
+	if err := BrokerBaseline(ctx, cfg, rep); err != nil {
+		t.Fatal(err)
+	}
+	b := rep.Baseline
+	if b == nil || b.MaxRate < rep.MaxRate || len(b.Steps) < 2 {
+		t.Fatalf("baseline %+v for a pipeline top rate of %v", b, rep.MaxRate)
+	}
+	if want := rep.MaxRate / b.MaxRate; b.Share != want || b.Config["clients"] != 20 {
+		t.Errorf("share %v, want %v; config %v", b.Share, want, b.Config)
+	}
+	if b.Steps[0].Target != rep.MaxRate || b.Steps[1].Target-b.Steps[0].Target != 150 {
+		t.Errorf("broker steps %+v: want them from %v, 150 apart", b.Steps, rep.MaxRate)
+	}
+}

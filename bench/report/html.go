@@ -14,7 +14,9 @@ import (
 
 // page is the self-contained HTML report: inline CSS and SVG, no script,
 // no external asset.
-var page = template.Must(template.New("report").Parse(`<!doctype html>
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pct": func(v float64) float64 { return 100 * v },
+}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>stsfleet bench {{.Rep.Kind}}:
 {{printf "%.0f" .Rep.AchievedRate}} {{.Rep.Names.Unit}}/s</title>
@@ -41,6 +43,8 @@ svg .label{font-size:12px;fill:#222}svg .legend{font-size:12px}
 (target peak {{printf "%.0f" .Rep.TargetRate}}/s)</td></tr>
 {{if .Rep.Steps}}<tr><td>highest rate that held</td>
 <td><b>{{printf "%.0f" .Rep.MaxRate}}/s</b></td></tr>{{end}}
+{{with .Rep.Baseline}}<tr><td>broker alone</td><td>{{printf "%.0f" .MaxRate}} round trips/s
+(pipeline share <b>{{printf "%.0f" (pct .Share)}}%</b> of its two-leg rate)</td></tr>{{end}}
 {{range .Counts}}<tr><td>{{.Name}}</td><td>{{.Value}}</td></tr>{{end}}
 </table>
 

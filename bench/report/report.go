@@ -115,6 +115,11 @@ func WriteTable(w io.Writer, rep *bench.Report) error {
 				s.Held, strings.Join(s.Broke, "; "))
 		}
 	}
+	if b := rep.Baseline; b != nil {
+		fmt.Fprintf(tw, "\nbroker alone\t%.0f round trips/s (%v, %v clients)\n", b.MaxRate,
+			b.Config["transport"], b.Config["clients"])
+		fmt.Fprintf(tw, "pipeline share\t%.0f%% of the broker's two-leg rate\n", 100*b.Share)
+	}
 	if len(rep.Thresholds) > 0 {
 		fmt.Fprintf(tw, "\nthreshold\tgot\tpass\n")
 		for _, t := range rep.Thresholds {

@@ -133,3 +133,41 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+func TestBaselineInEveryReport(t *testing.T) {
+	rep := sample(t)
+	rep.Steps, rep.MaxRate = []bench.Step{{Target: 4, Held: true}}, 4
+	rep.Baseline = &bench.Baseline{MaxRate: 16, Share: 0.25,
+		Config: bench.Info{"transport": "mem", "clients": 3}}
+	var table, page, js bytes.Buffer
+	if err := WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&page, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, text, want string }{
+		{"table", table.String(), "16 round trips/s (mem, 3 clients)"},
+		{"table", table.String(), "25% of the broker's two-leg rate"},
+		{"html", page.String(), "<b>25%</b>"},
+	} {
+		if !strings.Contains(c.text, c.want) {
+			t.Errorf("%s lacks %q", c.name, c.want)
+		}
+	}
+	var got struct {
+		Baseline struct {
+			MaxRate float64 `json:"max_rate"`
+			Share   float64 `json:"share"`
+		} `json:"broker_baseline"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Baseline.MaxRate != 16 || got.Baseline.Share != 0.25 {
+		t.Errorf("json baseline %+v", got.Baseline)
+	}
+}

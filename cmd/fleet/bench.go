@@ -256,6 +256,9 @@ type vendBenchConfig struct {
 	// Batch and BatchWait send purchases in batches.
 	Batch     int
 	BatchWait time.Duration
+	// CompareBroker runs the broker bench's find-max after the vend
+	// bench's and reports the pipeline's share of it.
+	CompareBroker bool
 	// SplitLink gives the embedded vendor separate MQTT connections to
 	// publish tokens and to read results.
 	SplitLink bool
@@ -294,6 +297,9 @@ func newBenchVendCmd() *cobra.Command {
 		"purchases per request: above 1, POST /v1/vend/batch instead of /v1/vend")
 	fs.DurationVar(&c.BatchWait, "batch-wait", bench.DefaultBatchWait,
 		"send a batch that is not full once its first purchase has waited this long")
+	fs.BoolVar(&c.CompareBroker, "compare-broker", false,
+		"with --find-max: then find the broker's own top rate on the same transport and\n"+
+			"clients, and report the pipeline's share of it")
 	fs.BoolVar(&c.SplitLink, "split-link", true,
 		"embedded vendor: publish tokens and read results on separate MQTT connections,\n"+
 			"as the all-in-one does (false: one connection, as vendor serve)")
@@ -325,6 +331,10 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 		Ledger:    ledger.Options{Window: c.LedgerWindow, NoSync: c.LedgerNoSync},
 		VendorURL: c.Vendor, VendorToken: c.VendorToken,
 		BrokerURL: c.Broker, BrokerUser: c.BrokerUser, BrokerPassword: c.BrokerPassword}
+	if c.CompareBroker && (!c.FindMax || c.Vendor != "") {
+		return errors.New("bench vend: --compare-broker needs --find-max and the embedded " +
+			"vendor (no --vendor)")
+	}
 	if c.Fleet != "" {
 		if cfg.Definition, err = vending.LoadDefinition(c.Fleet); err != nil {
 			return err
@@ -340,6 +350,9 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 		return err
 	}
 	rep, err := bench.RunVend(ctx, cfg)
+	if err == nil && c.CompareBroker {
+		err = bench.BrokerBaseline(ctx, cfg, rep)
+	}
 	if perr := stopProfile(); err == nil {
 		err = perr
 	}
