@@ -112,7 +112,8 @@ func DecodeBatchRequest(body []byte) ([]BatchItem, error) {
 	}
 	items := make([]BatchItem, len(raw.Vends))
 	for i, b := range raw.Vends {
-		if err := decodeStrict(b, &items[i]); err != nil {
+		// decodeStrict has scanned the whole body for duplicate keys.
+		if err := decodeChecked(b, &items[i]); err != nil {
 			// encoding/json names a promoted field through the
 			// embedded struct: VendRequest.amount is amount.
 			var fe *FieldError

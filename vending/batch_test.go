@@ -98,6 +98,8 @@ func TestHTTPBatchRefusesBadBodies(t *testing.T) {
 		{"item not an object", `{"vends":[3]}`, "vends[0]"},
 		{"not an object", `[]`, "body"},
 		{"unknown field", `{"vends":[],"x":1}`, "x"},
+		{"duplicate item key", `{"vends":[{"meter":"` + drn + `","amount":"1"},{"meter":"` +
+			drn + `","amount":"1","amount":"9"}]}`, "vends[1].amount"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got apiError

@@ -84,6 +84,54 @@ func BenchmarkQuote(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeVendRequest measures the strict decoding of a vend body,
+// as every POST /v1/vend does before anything else.
+func BenchmarkDecodeVendRequest(b *testing.B) {
+	body := []byte(`{"meter":"47000000019","amount":"100.00","currency":"KES"}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeVendRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckDuplicateKeys measures the duplicate key scan alone, on a
+// vend body, the part of BenchmarkDecodeVendRequest it adds.
+func BenchmarkCheckDuplicateKeys(b *testing.B) {
+	body := []byte(`{"meter":"47000000019","amount":"100.00","currency":"KES"}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := checkDuplicateKeys(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeBatchRequest measures the strict decoding of a batch of
+// 100 vends.
+func BenchmarkDecodeBatchRequest(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"vends":[`)
+	for i := range 100 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"meter":"47000000019","amount":"100.00","idempotency_key":"k-%d"}`, i)
+	}
+	sb.WriteString(`]}`)
+	body := []byte(sb.String())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeBatchRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func ExampleNewFleet() {
 	f, err := NewFleet(FleetConfig{Meters: 3, Seed: 1})
 	if err != nil {

@@ -314,10 +314,20 @@ func (d *Definition) Write(path string) error {
 	return writeFileAtomic(path, b, 0o644)
 }
 
-// decodeStrict unmarshals one JSON value, refusing unknown fields and
+// decodeStrict unmarshals one JSON value, refusing duplicate keys (at any
+// depth: encoding/json would keep the last silently), unknown fields and
 // trailing data, and turns decoding errors into [*FieldError] values where
 // the field is known.
 func decodeStrict(data []byte, v any) error {
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
+	return decodeChecked(data, v)
+}
+
+// decodeChecked is [decodeStrict] without the duplicate key scan, for a
+// part of a value that decodeStrict has scanned already.
+func decodeChecked(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -3,6 +3,7 @@ package vending
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,8 @@ func FuzzDecodeVendRequest(f *testing.F) {
 		`{"meter":"47000000019","amount":true}`,
 		`{"meter":1}`, `[]`, `{"meter":"x","amount":"1e9"}`, `{} {}`, ``, `{"units":"."}`,
 		`{"meter":"47000000019","amount":"99999999999999999999999"}`,
+		`{"meter":"47000000019","meter":"47000000027","amount":"1"}`,
+		`{"meter":"47000000019","AMOUNT":"1","amount":"2"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,6 +34,7 @@ func FuzzDecodeVendRequest(f *testing.F) {
 			checkClientError(t, asFieldError(err))
 			return
 		}
+		checkNoDuplicateKey(t, body)
 		o, err := r.order()
 		if err != nil {
 			checkClientError(t, err)
@@ -48,6 +52,8 @@ func FuzzDecodeBatchRequest(f *testing.F) {
 		`{"vends":[{"meter":"47000000019","units":"5.0"},{"meter":"47000000019","tip":1}]}`,
 		`{"vends":[]}`, `{"vends":[3]}`, `{"vends":null}`, `[]`, `{"vends":[{}]} {}`,
 		`{"vends":[{"meter":"47000000019","amount":true}]}`,
+		`{"vends":[{"meter":"47000000019","meter":"47000000019","amount":"1"}]}`,
+		`{"vends":[],"vends":[{"meter":"47000000019","amount":"1"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -57,6 +63,7 @@ func FuzzDecodeBatchRequest(f *testing.F) {
 			checkClientError(t, asFieldError(err))
 			return
 		}
+		checkNoDuplicateKey(t, body)
 		if len(items) == 0 || len(items) > MaxBatchVends {
 			t.Errorf("%d items accepted", len(items))
 		}
@@ -73,6 +80,7 @@ func FuzzDecodeManagementRequest(f *testing.F) {
 		`{"function":"set_power_limit","watts":5000}`, `{"function":"clear_credit"}`,
 		`{"function":"clear_credit","register":65535}`, `{"function":"clear_tamper"}`,
 		`{"function":"set_phase_unbalance","watts":-1}`, `{"watts":1.5}`, `{"function":null}`,
+		`{"function":"clear_credit","function":"set_power_limit","watts":5000}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -82,6 +90,7 @@ func FuzzDecodeManagementRequest(f *testing.F) {
 			checkClientError(t, asFieldError(err))
 			return
 		}
+		checkNoDuplicateKey(t, body)
 		o, err := r.order()
 		if err != nil {
 			checkClientError(t, err)
@@ -96,7 +105,7 @@ func FuzzDecodeManagementRequest(f *testing.F) {
 func FuzzDecodeKeyChangeRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"krn":2}`, `{"sgc":"123457","ti":5}`, `{"base_date":2035,"ro":true}`,
-		`{"kt":9}`, `{"ken":-1}`, `{"sgc":12}`, `{"base_date":"2014"}`,
+		`{"kt":9}`, `{"ken":-1}`, `{"sgc":12}`, `{"base_date":"2014"}`, `{"krn":2,"KRN":3}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -112,6 +121,7 @@ func FuzzDecodeKeyChangeRequest(f *testing.F) {
 			checkClientError(t, asFieldError(err))
 			return
 		}
+		checkNoDuplicateKey(t, body)
 		next, _, err := r.apply(cur)
 		if err != nil {
 			checkClientError(t, err)
@@ -132,12 +142,14 @@ func FuzzParseDefinition(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"version":1,"tariffs":[],"meters":[]}`))
 	f.Add([]byte(`{"version":1,"meters":[{"drn":"47000000019"}]}`))
+	f.Add([]byte(`{"version":1,"meters":[{"drn":"47000000019","drn":"47000000027"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := ParseDefinition(data)
 		if err != nil {
 			checkClientError(t, asFieldError(err))
 			return
 		}
+		checkNoDuplicateKey(t, data)
 		if err := d.Validate(); err != nil {
 			t.Errorf("parsed definition does not validate: %v", err)
 		}
@@ -175,6 +187,18 @@ func checkClientError(t *testing.T, err error) {
 	}
 }
 
+// checkNoDuplicateKey fails when data, taken by a decoder, is valid JSON
+// with a key twice in one object.
+func checkNoDuplicateKey(t *testing.T, data []byte) {
+	t.Helper()
+	if !json.Valid(data) {
+		return
+	}
+	if path, _ := firstDuplicate(data); path != "" {
+		t.Errorf("%q taken with %s twice", data, path)
+	}
+}
+
 // FuzzHTTPVend sends arbitrary bodies through the whole handler.
 func FuzzHTTPVend(f *testing.F) {
 	e := newEnv(f, 2, nil)
@@ -183,6 +207,7 @@ func FuzzHTTPVend(f *testing.F) {
 	f.Add([]byte(`{"meter":"`+drn+`","amount":"20.00"}`), "k1")
 	f.Add([]byte(`{"meter":"`+drn+`","units":"0.1"}`), "")
 	f.Add([]byte(`{"meter":"`+drn+`"}`), "\x00")
+	f.Add([]byte(`{"meter":"`+drn+`","amount":"20.00","amount":"1.00"}`), "k2")
 	f.Fuzz(func(t *testing.T, body []byte, key string) {
 		req := httptest.NewRequest("POST", "/v1/vend", bytes.NewReader(body))
 		if key != "" {
@@ -197,6 +222,7 @@ func FuzzHTTPVend(f *testing.F) {
 			if _, err := DecodeVendRequest(body); err != nil {
 				t.Errorf("201 for a body that does not decode: %v", err)
 			}
+			checkNoDuplicateKey(t, body)
 		}
 	})
 }

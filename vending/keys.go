@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -189,6 +190,10 @@ func LoadKeyStore(path string) (*KeyStore, error) {
 // without any of its text: encoding/json quotes offending input.
 func redactJSONError(err error) error {
 	if fe, ok := err.(*FieldError); ok {
+		// A duplicate key's error holds its path only.
+		if errors.Is(fe, errDuplicateKey) {
+			return fe
+		}
 		return fmt.Errorf("%s: wrong type or unknown field", fe.Field)
 	}
 	return fmt.Errorf("malformed JSON")
