@@ -247,7 +247,7 @@ func (s runSource) Count(name string) (int64, bool) {
 }
 
 // Latency implements threshold.Source from the vendor's summary, which
-// keeps p50, p90, p99 and the maximum.
+// keeps p50, p90, p99, p999 and the maximum.
 func (s runSource) Latency(name string, q float64) (time.Duration, bool) {
 	l, ok := s.latency[name]
 	if !ok || l.Count == 0 {
@@ -261,6 +261,8 @@ func (s runSource) Latency(name string, q float64) (time.Duration, bool) {
 		ms = l.P90
 	case 0.99:
 		ms = l.P99
+	case 0.999:
+		ms = l.P999
 	case 1:
 		ms = l.Max
 	default:

@@ -61,12 +61,14 @@ func (s *Summary) Conserved() bool {
 		s.TokensPending+s.TokensLost
 }
 
-// LatencySummary is a latency distribution in milliseconds.
+// LatencySummary is a latency distribution in milliseconds: the count,
+// the 50th, 90th, 99th and 99.9th percentiles and the maximum.
 type LatencySummary struct {
 	Count int64   `json:"count"`
 	P50   float64 `json:"p50"`
 	P90   float64 `json:"p90"`
 	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
 }
 
@@ -150,7 +152,8 @@ func (l *latencies) summary() map[string]LatencySummary {
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	for n, h := range l.h {
 		out[n] = LatencySummary{Count: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)),
-			P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
+			P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+			P999: ms(h.ValueAtQuantile(99.9)), Max: ms(h.Max())}
 	}
 	return out
 }

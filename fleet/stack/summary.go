@@ -60,9 +60,10 @@ type UtilitySummary struct {
 
 // Latency is vend_to_credit on the vendor's clock, in milliseconds.
 type Latency struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P99 float64 `json:"p99"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
 }
 
 // Failures lists the conservation checks that failed, empty when Passed.
@@ -104,7 +105,7 @@ func Build(meters int, v vending.Summary, t fleet.Totals, st fleet.Stats,
 		rejectedBy: v.RejectedByOutcome,
 	}
 	if l, ok := v.Latency[vending.LatencyVendToCredit]; ok {
-		s.LatencyMS = Latency{P50: l.P50, P90: l.P90, P99: l.P99}
+		s.LatencyMS = Latency{P50: l.P50, P90: l.P90, P99: l.P99, P999: l.P999}
 	}
 	for _, u := range vending.Utilities {
 		r := t[u]
@@ -204,8 +205,8 @@ func (s *Summary) WriteTable(w io.Writer) error {
 	row("  lost", s.TokensLost)
 	row("telemetry sent", s.TelemetrySent)
 	row("telemetry aggregated", s.TelemetryAggregated)
-	row("vend to credit (ms)", fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f",
-		s.LatencyMS.P50, s.LatencyMS.P90, s.LatencyMS.P99))
+	row("vend to credit (ms)", fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  p999 %.1f",
+		s.LatencyMS.P50, s.LatencyMS.P90, s.LatencyMS.P99, s.LatencyMS.P999))
 	row()
 	row("utility", "unit", "sold", "consumed", "remaining", "cleared")
 	for _, u := range vending.Utilities {

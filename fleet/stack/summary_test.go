@@ -3,8 +3,11 @@ package stack
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/stsfleet/stsfleet/fleet"
 	"github.com/stsfleet/stsfleet/vending"
@@ -18,7 +21,7 @@ func goodRun() (vending.Summary, fleet.Totals) {
 		Sold:     map[vending.Utility]string{"electricity": "12.5", "water": "1.0", "gas": "0.4"},
 		Credited: map[vending.Utility]string{"electricity": "12.5", "water": "1.0", "gas": "0.4"},
 		Latency: map[string]vending.LatencySummary{
-			vending.LatencyVendToCredit: {Count: 5, P50: 3, P90: 7, P99: 9}},
+			vending.LatencyVendToCredit: {Count: 5, P50: 3, P90: 7, P99: 9, P999: 11, Max: 12}},
 	}
 	t := fleet.Totals{
 		vending.Electricity: {Credited: 125_000, Consumed: 100_001, Remaining: 24_999},
@@ -113,8 +116,27 @@ func TestSummaryJSON(t *testing.T) {
 		}
 	}
 	if s.TokensAccepted != 5 || s.EnergySoldKWh != "12.5" || s.EnergyConsumedKWh != "10.0001" ||
-		s.CreditRemainingKWh != "2.4999" || s.LatencyMS.P99 != 9 {
+		s.CreditRemainingKWh != "2.4999" {
 		t.Errorf("summary %+v", s)
+	}
+	var lat struct {
+		LatencyMS map[string]float64 `json:"latency_ms"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &lat); err != nil {
+		t.Fatal(err)
+	}
+	l := v.Latency[vending.LatencyVendToCredit]
+	wantMS := map[string]float64{"p50": l.P50, "p90": l.P90, "p99": l.P99, "p999": l.P999}
+	if diff := cmp.Diff(wantMS, lat.LatencyMS); diff != "" {
+		t.Errorf("latency_ms (-want +got):\n%s", diff)
+	}
+	var table bytes.Buffer
+	if err := s.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if line := fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  p999 %.1f", l.P50, l.P90, l.P99,
+		l.P999); !strings.Contains(table.String(), line) {
+		t.Errorf("table lacks %q:\n%s", line, table.String())
 	}
 	if got := s.ByUtility["gas"]; got != (UtilitySummary{Unit: "m3", Sold: "0.4",
 		Consumed: "0.1", Remaining: "0.0", Cleared: "0.3"}) {
