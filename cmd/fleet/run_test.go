@@ -95,8 +95,8 @@ func TestAllInOneRun(t *testing.T) {
 		t.Errorf("top-level energy %s/%s/%s differs from electricity's %+v",
 			s.EnergySoldKWh, s.EnergyConsumedKWh, s.CreditRemainingKWh, e)
 	}
-	if _, ok := s.LatencyMS["p99"]; !ok || len(s.LatencyMS) != 3 {
-		t.Errorf("latency_ms %v, want p50, p90 and p99", s.LatencyMS)
+	if _, ok := s.LatencyMS["p999"]; !ok || len(s.LatencyMS) != 4 {
+		t.Errorf("latency_ms %v, want p50, p90, p99 and p999", s.LatencyMS)
 	}
 	if !strings.Contains(out.String(), "conservation  passed") {
 		t.Errorf("table does not report conservation:\n%s", out.String())
