@@ -91,7 +91,8 @@ func addRunFlags(cmd *cobra.Command, cfg *runConfig) {
 	f.Float64Var(&cfg.SimSpeed, "sim-speed", 0,
 		"simulated seconds per wall second (default: sim-days over duration; 1 against "+
 			"external servers)")
-	f.StringVar(&cfg.SimStart, "sim-start", "", "simulated start time, RFC 3339 (default now)")
+	f.StringVar(&cfg.SimStart, "sim-start", "", "simulated start time, RFC 3339 (default now, "+
+		"or where the last run on --state stopped)")
 	f.StringVar(&cfg.SimEpoch, "sim-epoch", "",
 		"wall time at which the clock reads --sim-start, RFC 3339 (default now)")
 	f.DurationVar(&cfg.Step, "step", cfg.Step, "simulated time between a meter's wake-ups")
@@ -129,8 +130,10 @@ func addRunFlags(cmd *cobra.Command, cfg *runConfig) {
 		"(default 127.0.0.1, a free port)")
 	f.StringVar(&cfg.VendorListen, "vendor-listen", "", "embedded vendor's HTTP address")
 	f.StringVar(&cfg.HTTPListen, "http-listen", "", "fleet API and /metrics HTTP address")
-	f.StringVar(&cfg.DB, "db", "", "embedded vendor's SQLite ledger (default: a temporary file)")
-	f.StringVar(&cfg.State, "state", "", "directory to persist and restore meters")
+	f.StringVar(&cfg.DB, "db", "", "embedded vendor's SQLite ledger (default: vendor.db in "+
+		"--state, else a temporary file)")
+	f.StringVar(&cfg.State, "state", "", "directory to keep the run in and continue it from "+
+		"(meters; with the embedded vendor its ledger, vendor.db, and a generated fleet's keys)")
 	f.StringVar(&cfg.Events, "events", "", "file to append every token outcome to, NDJSON")
 	f.StringVar(&cfg.Shard, "shard", "", "run a slice of the fleet, i/n")
 	f.StringVar(&cfg.Summary, "summary", "", "file to write the summary to, JSON")
@@ -262,9 +265,21 @@ func writeSummary(path string, sum *stack.Summary) error {
 func (cfg *runConfig) clock() (*simclock.Clock, time.Duration, error) {
 	start, epoch := time.Now(), time.Now()
 	var err error
-	if cfg.SimStart != "" {
+	switch {
+	case cfg.SimStart != "":
 		if start, err = time.Parse(time.RFC3339, cfg.SimStart); err != nil {
 			return nil, 0, fmt.Errorf("--sim-start: %w", err)
+		}
+	case cfg.State != "" && cfg.Vendor == "":
+		// A continued run goes on from the simulated time the last one
+		// stopped at. An external vendor keeps its own clock, which the
+		// fleet's must agree with.
+		t, ok, err := stack.ResumeTime(cfg.State)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--state: %w", err)
+		}
+		if ok {
+			start = t
 		}
 	}
 	if cfg.SimEpoch != "" {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stsfleet/stsfleet/fleet"
+	"github.com/stsfleet/stsfleet/fleet/stack"
+	"github.com/stsfleet/stsfleet/vending"
 )
 
 // summaryJSON is the --summary document, decoded strictly so that a field
@@ -109,6 +113,84 @@ func TestAllInOneRun(t *testing.T) {
 	}
 	if n := int64(bytes.Count(ev, []byte("\n"))); n != s.TokensAccepted+s.TokensRejected {
 		t.Errorf("%d event lines, want %d", n, s.TokensAccepted+s.TokensRejected)
+	}
+}
+
+// TestAllInOneStateContinues runs the all-in-one twice on one --state:
+// the second run takes up the first one's fleet, meters, ledger and
+// simulated time, so its tokens carry TIDs the meters have not seen and
+// conservation holds over both runs.
+func TestAllInOneStateContinues(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	runOnce := func(n int) (summaryJSON, []byte) {
+		t.Helper()
+		path := filepath.Join(dir, fmt.Sprintf("summary%d.json", n))
+		events := filepath.Join(dir, fmt.Sprintf("events%d.ndjson", n))
+		var out, errOut bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// Every customer buys at every wake-up, in both runs.
+		code := run(ctx, []string{"--state", state, "--meters", "4", "--sim-days", "0.25",
+			"--duration", "1s", "--step", "1h", "--buy-below", "electricity=10000",
+			"--buy-below", "water=10000", "--buy-below", "gas=10000", "--quiet",
+			"--summary", path, "--events", events}, &out, &errOut)
+		if code != 0 {
+			t.Fatalf("run %d: exit code %d\n%s%s", n, code, out.String(), errOut.String())
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s summaryJSON
+		if err := json.Unmarshal(data, &s); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := os.ReadFile(events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, ev
+	}
+	first, _ := runOnce(1)
+	second, events := runOnce(2)
+
+	if !second.Passed || second.TokensVended <= first.TokensVended ||
+		second.TokensAccepted != second.TokensVended {
+		t.Errorf("second run: passed %v, %d of %d tokens accepted; the first vended %d",
+			second.Passed, second.TokensAccepted, second.TokensVended, first.TokensVended)
+	}
+	// The clock goes on where the first run stopped, so the meters live
+	// through a second span rather than wait for the first one's end.
+	c1, err1 := strconv.ParseFloat(first.EnergyConsumedKWh, 64)
+	c2, err2 := strconv.ParseFloat(second.EnergyConsumedKWh, 64)
+	if err1 != nil || err2 != nil || c1 <= 0 || c2-c1 < c1/2 {
+		t.Errorf("consumed %s kWh after the first run and %s after the second: want the "+
+			"second span to consume about as much as the first", first.EnergyConsumedKWh,
+			second.EnergyConsumedKWh)
+	}
+	outcomes := map[string]int{}
+	for line := range bytes.Lines(events) {
+		var e struct {
+			Outcome string `json:"outcome"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		outcomes[e.Outcome]++
+	}
+	if want := second.TokensVended - first.TokensVended; len(outcomes) != 1 ||
+		int64(outcomes["accept"]) != want {
+		t.Errorf("second run's outcomes %v, want %d accept", outcomes, want)
+	}
+	// The ledger and the generated fleet's vending keys are the owner's.
+	for _, name := range []string{stack.StateLedger, vending.KeyStoreFile} {
+		fi, err := os.Stat(filepath.Join(state, name))
+		if err != nil {
+			t.Errorf("state %s: %v", name, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("state %s: mode %v, want 0600", name, fi.Mode().Perm())
+		}
 	}
 }
 

@@ -6,6 +6,11 @@
 // server: Config.BrokerURL, Config.VendorURL. It is what `fleet` runs with
 // no arguments, and what scenario runs and benchmarks build on.
 //
+// With a state directory (Config.Fleet.StateDir) a stack keeps what the
+// next one needs to continue its run: each meter's state, the embedded
+// vendor's ledger, a generated fleet's definition and vending keys, and
+// the simulated time it stopped at (see [StateLedger] and [ResumeTime]).
+//
 // Start brings the parts up in order and returns once every meter is
 // connected; Run lets a timed run go by, drains it (customers stop buying,
 // every token gets its result), takes the final readings and returns the

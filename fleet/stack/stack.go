@@ -78,8 +78,10 @@ type Config struct {
 	// VendorListen is the embedded vendor's HTTP address. Empty means
 	// 127.0.0.1:0.
 	VendorListen string
-	// DBPath is the embedded vendor's ledger. Empty means a file in a
-	// temporary directory removed at Shutdown.
+	// DBPath is the embedded vendor's ledger. Empty means StateLedger in
+	// Fleet.StateDir when that is set, so that a stack started again on
+	// the same state continues the vendor's ledger with its meters, and
+	// otherwise a file in a temporary directory removed at Shutdown.
 	DBPath string
 	// Delivery tunes the embedded vendor's redelivery.
 	Delivery vending.DeliveryConfig
@@ -233,7 +235,7 @@ func (s *Stack) prepareFleet() error {
 	if n == 0 {
 		n = 1000
 	}
-	gen, err := vending.NewFleet(vending.FleetConfig{Meters: n, Mix: cfg.Mix, Seed: cfg.Seed})
+	gen, err := s.generateFleet(vending.FleetConfig{Meters: n, Mix: cfg.Mix, Seed: cfg.Seed})
 	if err != nil {
 		return fmt.Errorf("generate fleet: %w", err)
 	}
@@ -309,6 +311,13 @@ func (s *Stack) startVendor(ctx context.Context) error {
 		return errors.New("vendor: an embedded vendor needs the vending key store")
 	}
 	db := cfg.DBPath
+	dir, err := s.stateDir()
+	if err != nil {
+		return fmt.Errorf("vendor: %w", err)
+	}
+	if db == "" && dir != "" {
+		db = filepath.Join(dir, StateLedger)
+	}
 	if db == "" {
 		dir, err := os.MkdirTemp("", "stsfleet-vendor-")
 		if err != nil {
@@ -433,7 +442,8 @@ func (s *Stack) serve(addr string, h http.Handler) (string, error) {
 func (s *Stack) Gatherer() prometheus.Gatherer { return s.gatherers }
 
 // Shutdown stops everything in order: the fleet (meters save their state
-// and disconnect), the HTTP servers, the vendor (its last results are
+// and disconnect, and with a state directory the simulated time is
+// recorded, see [ResumeTime]), the HTTP servers, the vendor (its last results are
 // handled, its ledger closed), the vendor's MQTT link, analytics and the
 // broker. It
 // is idempotent; later calls wait for the first.
@@ -450,6 +460,9 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.Fleet != nil {
 		errs = append(errs, s.Fleet.Shutdown(ctx))
+		if s.cfg.Fleet.StateDir != "" {
+			errs = append(errs, s.saveClock())
+		}
 	}
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
