@@ -49,7 +49,8 @@ type Config struct {
 	// ClientID empty means [DefaultClientID]; the session is persistent
 	// unless CleanSession is set, so the broker keeps QoS 1 results and
 	// final readings for the bridge while it is away. Subscriptions and
-	// the handlers are the bridge's own; any given are ignored.
+	// the handlers are the bridge's own; any given are ignored, and
+	// ConnectRetry and LogConnection are set.
 	MQTT mqttc.Options
 	// NATS is the connection to publish on; the caller owns it. Required.
 	NATS *nats.Conn
@@ -179,9 +180,11 @@ func (b *Bridge) Ready() <-chan struct{} { return b.ready }
 var ErrRunning = errors.New("bridge already running")
 
 // Run makes sure the stream exists, connects to MQTT and forwards until ctx
-// ends. It then disconnects from MQTT (the broker keeps the persistent
-// session's later messages), forwards what is queued within DrainTimeout,
-// counts whatever is left, and returns.
+// ends. A broker that is not there yet is waited for, and logged; one that
+// refuses the credentials ends Run with an error wrapping
+// [mqttc.ErrCredentialsRefused]. Once ctx ends, Run disconnects from MQTT
+// (the broker keeps the persistent session's later messages), forwards
+// what is queued within DrainTimeout, counts whatever is left, and returns.
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -208,6 +211,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	opts := b.cfg.MQTT
 	opts.ConnectRetry = true
+	opts.LogConnection = true
 	opts.Logger = orDefault(opts.Logger, b.log)
 	share := ""
 	if b.cfg.ShareGroup != "" {
@@ -221,7 +225,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	client, err := mqttc.Connect(ctx, opts)
 	if err == nil {
-		b.log.Info("bridge running", "mqtt", opts.Broker, "workers", len(b.queues),
+		b.log.Info("bridge running", "mqtt", client.Addr(), "workers", len(b.queues),
 			"partitions", b.cfg.Partitions)
 		b.readyOnce.Do(func() { close(b.ready) })
 		<-ctx.Done()

@@ -14,6 +14,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 )
 
 // Errors callers branch on.
@@ -24,6 +26,11 @@ var (
 	// ErrConnectRefused reports a CONNACK refusing the connection, such
 	// as for bad credentials or a client identifier the broker rejects.
 	ErrConnectRefused = errors.New("connection refused by the broker")
+	// ErrCredentialsRefused reports a CONNACK refusing the account: bad
+	// user name or password, or not authorized (return codes 4 and 5,
+	// [MQTT-3.2.2.3]). An error that matches it matches ErrConnectRefused
+	// too.
+	ErrCredentialsRefused = errors.New("credentials refused by the broker")
 	// ErrClosed reports a call on a client after Disconnect.
 	ErrClosed = errors.New("mqtt client closed")
 )
@@ -35,6 +42,12 @@ type Client struct {
 	opts   Options
 	log    *slog.Logger
 	router *router
+	// addr names the broker in logs and errors, its password hidden.
+	addr string
+	// user is the user name the client signs in with.
+	user string
+	// notes thins out the LogConnection lines, by kind.
+	notes *ratelimit.Limiter
 	// ctx ends at Disconnect; it bounds dials and resubscriptions.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -51,43 +64,93 @@ type Client struct {
 	subs     []Subscription
 	connects int
 	closed   bool
+	// reconnecting is set from paho's notice of each connection attempt:
+	// whether it is an automatic reconnection.
+	reconnecting bool
+	// backoff follows paho's pauses between reconnection attempts.
+	backoff backoff
 	// wg tracks the resubscriptions running after reconnections.
 	wg sync.WaitGroup
 }
 
 // Connect connects to the broker, makes opts.Subscriptions and returns the
 // client. It fails if ctx ends first, if the broker refuses the connection
-// (ErrConnectRefused) or one of the subscriptions (ErrSubscribeRefused).
+// (ErrConnectRefused; ErrCredentialsRefused for the account) or one of the
+// subscriptions (ErrSubscribeRefused). Its errors name the broker and the
+// account, never the password.
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	opts, u, err := opts.validate()
 	if err != nil {
 		return nil, fmt.Errorf("connect mqtt: %w", err)
 	}
-	c := &Client{opts: opts, log: opts.Logger, router: newRouter()}
+	c := &Client{opts: opts, log: opts.Logger, router: newRouter(),
+		addr: brokerAddr(opts.Broker, u), user: opts.user(u),
+		notes: ratelimit.New(opts.LogEvery)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for _, s := range opts.Subscriptions {
 		c.router.add(s.Filter, s.Handler)
 	}
-	c.paho = paho.NewClient(c.pahoOptions(u))
 
-	tok := c.paho.Connect().(*paho.ConnectToken)
-	if err := wait(ctx, tok); err != nil {
-		c.Disconnect(0)
-		if rc := tok.ReturnCode(); ctx.Err() == nil && rc != packets.Accepted &&
-			rc != packets.ErrNetworkError {
-			err = fmt.Errorf("%w: %w", ErrConnectRefused, err)
-		}
-		return nil, fmt.Errorf("connect to %s as %s: %w", u.Host, opts.ClientID, err)
+	tok, err := c.connectFirst(ctx, u)
+	if err != nil {
+		return nil, c.abandon(err)
 	}
 	c.sessionPresent = tok.SessionPresent()
 	for _, s := range opts.Subscriptions {
 		if err := c.subscribeOnce(ctx, s, c.sessionPresent); err != nil {
-			c.Disconnect(0)
-			return nil, fmt.Errorf("connect to %s as %s: %w", u.Host, opts.ClientID, err)
+			return nil, c.abandon(err)
 		}
 	}
-	c.log.Debug("mqtt connected", "client_id", opts.ClientID, "session_present", c.sessionPresent)
+	if opts.LogConnection {
+		c.log.Info("connected to MQTT broker", "addr", c.addr, "user", c.user,
+			"client_id", opts.ClientID, "session_present", c.sessionPresent)
+	} else {
+		c.log.Debug("mqtt connected", "client_id", opts.ClientID,
+			"session_present", c.sessionPresent)
+	}
 	return c, nil
+}
+
+// abandon closes a client that Connect could not complete and returns
+// Connect's error, naming the broker and the account.
+func (c *Client) abandon(err error) error {
+	c.Disconnect(0)
+	return fmt.Errorf("connect to MQTT broker %s as %s: %w", c.addr,
+		account(c.user, c.opts.ClientID), err)
+}
+
+// connectFirst makes the first connection. With ConnectRetry it tries
+// again, with a growing pause, for as long as the broker cannot be
+// reached. Each attempt has a paho client of its own: one whose Connect
+// failed is not reused.
+func (c *Client) connectFirst(ctx context.Context, u *url.URL) (*paho.ConnectToken, error) {
+	pause := c.opts.ConnectRetryInterval
+	for {
+		c.paho = paho.NewClient(c.pahoOptions(u))
+		tok := c.paho.Connect().(*paho.ConnectToken)
+		err := wait(ctx, tok)
+		if err == nil {
+			return tok, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if rc := tok.ReturnCode(); rc != packets.Accepted && rc != packets.ErrNetworkError {
+			err = &refusal{code: rc, err: err}
+		}
+		if !c.opts.ConnectRetry || !missing(err) {
+			return nil, err
+		}
+
+		c.note(slog.LevelWarn, "waiting", "waiting for MQTT broker", "err", reason(err),
+			"retry_in", pause)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, c.opts.MaxReconnectInterval)
+	}
 }
 
 func (c *Client) pahoOptions(u *url.URL) *paho.ClientOptions {
@@ -107,8 +170,6 @@ func (c *Client) pahoOptions(u *url.URL) *paho.ClientOptions {
 	po.SetOrderMatters(true)
 	po.SetAutoReconnect(!o.NoReconnect)
 	po.SetMaxReconnectInterval(o.MaxReconnectInterval)
-	po.SetConnectRetry(o.ConnectRetry)
-	po.SetConnectRetryInterval(o.ConnectRetryInterval)
 	if w := o.Will; w != nil {
 		po.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
 	}
@@ -117,6 +178,9 @@ func (c *Client) pahoOptions(u *url.URL) *paho.ClientOptions {
 	po.SetConnectionLostHandler(c.connectionLost)
 	po.SetOnConnectHandler(c.connected)
 	po.SetCustomOpenConnectionFn(c.dial)
+	if o.LogConnection {
+		po.SetConnectionNotificationHandler(c.notified)
+	}
 	return po
 }
 
@@ -162,7 +226,12 @@ func (c *Client) deliver(_ paho.Client, pm paho.Message) {
 }
 
 func (c *Client) connectionLost(_ paho.Client, err error) {
-	c.log.Debug("mqtt connection lost", "client_id", c.opts.ClientID, "err", err)
+	if c.opts.LogConnection {
+		c.note(slog.LevelWarn, "lost", "lost the connection to MQTT broker", "err", reason(err),
+			"reconnect", !c.opts.NoReconnect)
+	} else {
+		c.log.Debug("mqtt connection lost", "client_id", c.opts.ClientID, "err", err)
+	}
 	if c.opts.OnConnectionLost != nil {
 		c.opts.OnConnectionLost(err)
 	}
@@ -197,7 +266,13 @@ func (c *Client) connected(paho.Client) {
 				"topic", s.Filter, "err", err)
 		}
 	}
-	c.log.Debug("mqtt reconnected", "client_id", c.opts.ClientID, "session_present", present)
+	if c.opts.LogConnection {
+		c.note(slog.LevelInfo, "reconnected", "reconnected to MQTT broker",
+			"session_present", present)
+	} else {
+		c.log.Debug("mqtt reconnected", "client_id", c.opts.ClientID,
+			"session_present", present)
+	}
 	if c.opts.OnReconnect != nil {
 		c.opts.OnReconnect(present)
 	}
@@ -340,6 +415,10 @@ func (c *Client) Disconnect(quiesce time.Duration) {
 	c.paho.Disconnect(uint(quiesce.Milliseconds()))
 	c.wg.Wait()
 }
+
+// Addr names the broker: its URL with any password hidden, or "in-memory"
+// for a Dialer without a URL.
+func (c *Client) Addr() string { return c.addr }
 
 // IsConnected reports whether the connection is up now.
 func (c *Client) IsConnected() bool { return c.paho.IsConnectionOpen() }

@@ -11,6 +11,16 @@
 // refused subscription is an error (ErrSubscribeRefused), not a silent
 // 0x80.
 //
+// # Connecting
+//
+// With Options.ConnectRetry, Connect waits for a broker that is not there
+// yet, with a growing pause, but returns at once an error matching
+// ErrCredentialsRefused when the broker refuses the account: retrying would
+// not mend it. Errors name the broker and the account, never the password.
+// With Options.LogConnection, for a service, the client logs the course of
+// its connection, rate-limited: waiting for the broker (with the reason and
+// the next pause), connected, lost, credentials refused on a reconnection.
+//
 // # Handlers
 //
 // Messages are delivered to handlers one at a time, in order, on one

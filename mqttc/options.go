@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,7 @@ const (
 	defaultWriteTimeout         = 10 * time.Second
 	defaultMaxReconnectInterval = 30 * time.Second
 	defaultConnectRetryInterval = time.Second
+	defaultLogEvery             = 10 * time.Second
 )
 
 // Options configures a Client. The zero value of each field has the meaning
@@ -66,12 +68,15 @@ type Options struct {
 	// MaxReconnectInterval caps the pause between reconnection attempts.
 	// Zero means 30 seconds.
 	MaxReconnectInterval time.Duration
-	// ConnectRetry makes Connect retry a failed first connection every
-	// ConnectRetryInterval until it succeeds or its context ends. False
-	// (the zero value) fails at the first error.
+	// ConnectRetry makes Connect retry a first connection that finds no
+	// broker (a network error, a timeout, or a CONNACK saying the server
+	// is unavailable) until it succeeds or its context ends. A refusal
+	// that retrying cannot cure, such as of the credentials, ends Connect
+	// at once. False (the zero value) fails at the first error.
 	ConnectRetry bool
-	// ConnectRetryInterval is the pause between first-connection
-	// attempts. Zero means one second.
+	// ConnectRetryInterval is the first pause between first-connection
+	// attempts; it doubles after each failure, up to
+	// MaxReconnectInterval. Zero means one second.
 	ConnectRetryInterval time.Duration
 
 	// Subscriptions are made by Connect, before it returns, and again
@@ -92,6 +97,20 @@ type Options struct {
 	OnReconnect func(sessionPresent bool)
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// LogConnection logs the course of the connection for the operator
+	// of a service, naming the broker (its password hidden) and the
+	// account: info when it is made or made again, warn while the broker
+	// cannot be reached (with the reason and the pause before the next
+	// attempt) and when the connection is lost, error when the broker
+	// refuses the credentials on a reconnection. False (the zero value),
+	// as for the thousands of meters of a fleet, logs the connection at
+	// debug only.
+	LogConnection bool
+	// LogEvery is the least time between two LogConnection lines of one
+	// kind (waiting, refused, lost, reconnected); the lines in between are
+	// counted and the count is logged with the next one. Zero means 10
+	// seconds.
+	LogEvery time.Duration
 }
 
 // Will is a last will: published by the broker for a client whose
@@ -163,6 +182,7 @@ func (o Options) validate() (Options, *url.URL, error) {
 	o.WriteTimeout = orDefault(o.WriteTimeout, defaultWriteTimeout)
 	o.MaxReconnectInterval = orDefault(o.MaxReconnectInterval, defaultMaxReconnectInterval)
 	o.ConnectRetryInterval = orDefault(o.ConnectRetryInterval, defaultConnectRetryInterval)
+	o.LogEvery = orDefault(o.LogEvery, defaultLogEvery)
 	if o.KeepAlive < time.Second || o.ConnectTimeout < 0 || o.WriteTimeout < 0 {
 		return o, nil, errors.New("keep-alive must be at least a second, timeouts positive")
 	}
@@ -180,15 +200,20 @@ func (o Options) brokerURL() (*url.URL, error) {
 	}
 	u, err := url.Parse(o.Broker)
 	if err != nil {
+		if strings.Contains(o.Broker, "@") {
+			// The parser's error quotes the URL, password included.
+			return nil, errors.New("broker url does not parse")
+		}
 		return nil, fmt.Errorf("broker url: %w", err)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "mqtts", "tls":
 	default:
-		return nil, fmt.Errorf("broker url %q: scheme %q, want tcp or ssl", o.Broker, u.Scheme)
+		return nil, fmt.Errorf("broker url %s: scheme %q, want tcp or ssl", u.Redacted(),
+			u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("broker url %q: no host", o.Broker)
+		return nil, fmt.Errorf("broker url %s: no host", u.Redacted())
 	}
 	return u, nil
 }

@@ -4,7 +4,10 @@
 // consumers that restart, durable consumers over a set of partitions,
 // client connections whose asynchronous errors (slow consumers above all)
 // are counted and logged rather than lost, and the publisher through which
-// the vendor announces vends.
+// the vendor announces vends. A connection tells its course in the log,
+// rate-limited: waiting for a server that is not there yet, connected,
+// lost, credentials refused; refused credentials at the first attempt are
+// an error ([ErrCredentialsRefused]) naming the server and the account.
 //
 // The subjects themselves belong to the wire contract (package
 // protocol/wire); this package only puts them to work.

@@ -171,7 +171,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	select {
 	case <-svc.Ready():
 		fmt.Fprintf(stdout, "analytics http://%s partitions %s of %d nats %s\n",
-			l.Addr(), ps, ps.Count(), cfg.NATS)
+			l.Addr(), ps, ps.Count(), natsx.RedactURL(cfg.NATS))
 	case err := <-done:
 		return err
 	}

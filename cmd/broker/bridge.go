@@ -169,7 +169,7 @@ func runBridge(ctx context.Context, cfg bridgeConfig, stdout, stderr io.Writer) 
 		if !run.ready(ctx) {
 			return nil
 		}
-		ready := "mqtt " + cfg.MQTT + " nats " + run.url
+		ready := "mqtt " + cfg.MQTT + " nats " + natsx.RedactURL(run.url)
 		if metrics != nil {
 			ready += " metrics http://" + metrics.Addr().String() + "/metrics"
 		}

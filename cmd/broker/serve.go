@@ -22,6 +22,7 @@ import (
 
 	"github.com/stsfleet/stsfleet/broker"
 	"github.com/stsfleet/stsfleet/mqttc"
+	"github.com/stsfleet/stsfleet/natsx"
 )
 
 // serveConfig is what broker serve takes from its flags. Secret fields hold
@@ -202,7 +203,7 @@ func serveAll(ctx context.Context, b *broker.Broker, run *bridgeRun, metrics net
 			if !run.ready(ctx) {
 				return nil
 			}
-			ready += " nats " + run.url
+			ready += " nats " + natsx.RedactURL(run.url)
 		}
 		if metrics != nil {
 			ready += " metrics http://" + metrics.Addr().String() + "/metrics"

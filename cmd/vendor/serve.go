@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stsfleet/stsfleet/mqttc"
+	"github.com/stsfleet/stsfleet/natsx"
 	"github.com/stsfleet/stsfleet/protocol/sts"
 	"github.com/stsfleet/stsfleet/protocol/wire"
 	"github.com/stsfleet/stsfleet/simclock"
@@ -248,7 +249,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 		ready += " mqtt " + cfg.MQTT
 	}
 	if cfg.NATS != "" {
-		ready += " nats " + cfg.NATS
+		ready += " nats " + natsx.RedactURL(cfg.NATS)
 	}
 	fmt.Fprintln(stdout, ready)
 	log.Info("vendor serving", "addr", api.Addr().String(), "meters", svc.Summary().Meters)
@@ -412,14 +413,15 @@ func (l *serveLink) connect(ctx context.Context, cfg serveConfig, svc *vending.S
 	}
 	c, err := mqttc.Connect(ctx, mqttc.Options{
 		Broker: cfg.MQTT, ClientID: id, Username: cfg.MQTTUser, Password: password,
-		CleanSession: clean, ConnectRetry: true,
+		CleanSession: clean, ConnectRetry: true, LogConnection: true,
 		Subscriptions: []mqttc.Subscription{{Filter: wire.SharedResultFilter, QoS: 1,
 			Handler: handle}},
 		DefaultHandler: func(mqttc.Message) {},
 		Logger:         log.With("component", "mqtt"),
 	})
 	if err != nil {
-		return fmt.Errorf("--mqtt %s: %w", cfg.MQTT, err)
+		// The error names the broker, its password hidden, and the account.
+		return fmt.Errorf("--mqtt: %w", err)
 	}
 	l.client = c
 	return nil
