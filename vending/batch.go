@@ -65,19 +65,10 @@ type batchOutcome struct {
 
 func (s *Service) vendBatch(ctx context.Context, items []BatchItem) []batchOutcome {
 	out := make([]batchOutcome, len(items))
-	byMeter := map[string][]int{}
-	var order []string
-	for i := range items {
-		m := items[i].Meter
-		if _, ok := byMeter[m]; !ok {
-			order = append(order, m)
-		}
-		byMeter[m] = append(byMeter[m], i)
-	}
 	var wg sync.WaitGroup
-	for _, m := range order {
+	for _, group := range sequences(items) {
 		wg.Go(func() {
-			for _, i := range byMeter[m] {
+			for _, i := range group {
 				o := &out[i]
 				// A batch whose client has gone starts no more
 				// purchases; sent again under the same keys, the
@@ -91,6 +82,56 @@ func (s *Service) vendBatch(ctx context.Context, items []BatchItem) []batchOutco
 		})
 	}
 	wg.Wait()
+	return out
+}
+
+// sequences splits a batch into groups of items that must run one after
+// the other, in the order given: those for one meter, and those sharing
+// an idempotency key (so that the first under a key is the one made,
+// whichever meters they name). Each group lists item indices in order.
+func sequences(items []BatchItem) [][]int {
+	// group[i] is the group of item i; groups merge when an item links
+	// two of them.
+	group := make([]int, len(items))
+	byMeter, byKey := map[string]int{}, map[string]int{}
+	parent := make([]int, 0, len(items))
+	find := func(g int) int {
+		for parent[g] != g {
+			parent[g] = parent[parent[g]]
+			g = parent[g]
+		}
+		return g
+	}
+	for i, it := range items {
+		g := len(parent)
+		parent = append(parent, g)
+		if m, ok := byMeter[it.Meter]; ok {
+			g = find(m)
+		}
+		if k, ok := byKey[it.IdempotencyKey]; ok && it.IdempotencyKey != "" {
+			k = find(k)
+			if k != g {
+				parent[k] = g
+			}
+		}
+		byMeter[it.Meter] = g
+		if it.IdempotencyKey != "" {
+			byKey[it.IdempotencyKey] = g
+		}
+		group[i] = g
+	}
+	index := map[int]int{}
+	var out [][]int
+	for i := range items {
+		g := find(group[i])
+		n, ok := index[g]
+		if !ok {
+			n = len(out)
+			index[g] = n
+			out = append(out, nil)
+		}
+		out[n] = append(out[n], i)
+	}
 	return out
 }
 
@@ -127,6 +168,12 @@ func DecodeBatchRequest(body []byte) ([]BatchItem, error) {
 }
 
 func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("Idempotency-Key") != "" {
+		// A retried batch would vend again: each purchase carries its
+		// own key.
+		return fieldErr("Idempotency-Key", "a batch takes no Idempotency-Key header: give "+
+			"each purchase its own idempotency_key")
+	}
 	body, err := readBody(w, r, maxBatchBody)
 	if err != nil {
 		return err
@@ -146,6 +193,10 @@ func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) error {
 		}
 		if res.err != nil {
 			status, e := errorStatus(res.err)
+			if e.Field == "Idempotency-Key" {
+				// In a batch the key is the item's field.
+				e.Field = "idempotency_key"
+			}
 			if status == http.StatusInternalServerError {
 				s.log.Error("batch purchase failed", "item", i, "err", res.err)
 			}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // batchAnswer is the body of POST /v1/vend/batch as a client reads it.
@@ -157,5 +159,83 @@ func TestVendBatchMatchesVend(t *testing.T) {
 	b, _ := json.Marshal(first[0].Vend)
 	if !strings.Contains(string(b), `"vend_id"`) {
 		t.Errorf("vend JSON %s", b)
+	}
+}
+
+func TestBatchKeySharedAcrossMeters(t *testing.T) {
+	e := newEnv(t, 4, nil)
+	a := newAPI(t, e)
+	var items []string
+	for _, m := range e.fleet.Definition.Meters {
+		items = append(items, fmt.Sprintf(`{"meter":%q,"amount":"20.00","idempotency_key":"k"}`,
+			m.DRN))
+	}
+	body := `{"vends":[` + strings.Join(items, ",") + `]}`
+	for round := range 5 {
+		var got batchAnswer
+		a.do("POST", "/v1/vend/batch", body, nil, &got)
+		for i, r := range got.Results {
+			// The first under the key is the purchase made, every time.
+			want := http.StatusConflict
+			if i == 0 {
+				want = http.StatusCreated
+			}
+			if r.Status != want {
+				t.Errorf("round %d, item %d: status %d, want %d", round, i, r.Status, want)
+			}
+			if r.Error != nil && r.Error.Field != "idempotency_key" {
+				t.Errorf("round %d, item %d: error names %q, want idempotency_key", round, i,
+					r.Error.Field)
+			}
+		}
+	}
+	var bad batchAnswer
+	a.do("POST", "/v1/vend/batch", fmt.Sprintf(`{"vends":[{"meter":%q,"amount":"1",`+
+		`"idempotency_key":"a b"}]}`, e.fleet.Definition.Meters[0].DRN), nil, &bad)
+	if len(bad.Results) != 1 || bad.Results[0].Error == nil ||
+		bad.Results[0].Error.Field != "idempotency_key" {
+		t.Errorf("invalid key: %+v, want an error naming idempotency_key", bad.Results)
+	}
+	if s := e.svc.Summary(); s.TokensVended != 1 {
+		t.Errorf("tokens vended %d, want 1", s.TokensVended)
+	}
+}
+
+func TestBatchRefusesIdempotencyHeader(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	a := newAPI(t, e)
+	body := fmt.Sprintf(`{"vends":[{"meter":%q,"amount":"20.00"}]}`,
+		e.fleet.Definition.Meters[0].DRN)
+	var got apiError
+	resp := a.do("POST", "/v1/vend/batch", body, map[string]string{"Idempotency-Key": "h"}, &got)
+	if resp.StatusCode != http.StatusBadRequest || got.Field != "Idempotency-Key" {
+		t.Errorf("%d %+v, want 400 naming Idempotency-Key", resp.StatusCode, got)
+	}
+	if s := e.svc.Summary(); s.TokensVended != 0 {
+		t.Errorf("tokens vended %d, want 0", s.TokensVended)
+	}
+}
+
+func TestSequences(t *testing.T) {
+	it := func(meter, key string) BatchItem {
+		return BatchItem{VendRequest: VendRequest{Meter: meter}, IdempotencyKey: key}
+	}
+	for _, tc := range []struct {
+		name  string
+		items []BatchItem
+		want  [][]int
+	}{
+		{"distinct", []BatchItem{it("a", ""), it("b", ""), it("c", "")}, [][]int{{0}, {1}, {2}}},
+		{"one meter", []BatchItem{it("a", ""), it("b", ""), it("a", "")}, [][]int{{0, 2}, {1}}},
+		{"one key", []BatchItem{it("a", "k"), it("b", ""), it("c", "k")}, [][]int{{0, 2}, {1}}},
+		{"key links meters", []BatchItem{it("a", ""), it("b", ""), it("a", "k"), it("b", "k"),
+			it("c", "")}, [][]int{{0, 1, 2, 3}, {4}}},
+		{"empty keys apart", []BatchItem{it("a", ""), it("b", "")}, [][]int{{0}, {1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, sequences(tc.items)); diff != "" {
+				t.Errorf("sequences (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -350,6 +350,11 @@ func jsonError(err error) error {
 		}
 		return fieldErr(te.Field, "want a JSON %s", jsonKind(te.Type.Kind().String()))
 	}
+	if te != nil {
+		// The whole value has the wrong type: say so in JSON's
+		// words, not Go's.
+		return fmt.Errorf("want a JSON %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+	}
 	msg := err.Error()
 	const unknown = "json: unknown field "
 	if len(msg) > len(unknown) && msg[:len(unknown)] == unknown {

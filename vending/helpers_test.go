@@ -57,8 +57,12 @@ type fakePublisher struct {
 
 var errBrokerDown = errors.New("broker down")
 
-func (p *fakePublisher) Publish(_ context.Context, topic string, qos byte, _ bool,
+func (p *fakePublisher) Publish(ctx context.Context, topic string, qos byte, _ bool,
 	payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		// As a real client: a done context publishes nothing.
+		return err
+	}
 	m, err := wire.DecodeToken(payload)
 	if err != nil {
 		return err

@@ -88,7 +88,9 @@ func (s *Service) authenticate(next http.HandlerFunc) http.Handler {
 	want := []byte(s.cfg.APIToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(want) > 0 {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// The scheme is case-insensitive (RFC 9110, 11.1).
+			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			ok = ok && strings.EqualFold(scheme, "Bearer")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vendor"`)
 				writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong bearer " +

@@ -271,3 +271,33 @@ func TestHTTPBodyLimit(t *testing.T) {
 		t.Errorf("oversized body: %d %+v", resp.StatusCode, got)
 	}
 }
+
+func TestHTTPBearerSchemeAnyCase(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	a := newAPI(t, e)
+	for auth, want := range map[string]int{
+		"bearer " + testToken: http.StatusOK,
+		"BEARER " + testToken: http.StatusOK,
+		"Basic " + testToken:  http.StatusUnauthorized,
+		"Bearer" + testToken:  http.StatusUnauthorized,
+	} {
+		resp := a.do("GET", "/v1/summary", ``, map[string]string{"Authorization": auth}, nil)
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %q: %d, want %d", auth, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestHTTPWrongBodyTypeInJSONTerms(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	a := newAPI(t, e)
+	for path, body := range map[string]string{"/v1/vend": `[]`, "/v1/vend/batch": `["x"]`} {
+		var got apiError
+		resp := a.do("POST", path, body, nil, &got)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(got.Error, "JSON object") ||
+			strings.Contains(got.Error, "Go value") {
+			t.Errorf("POST %s %s: %d %q, want 400 asking for a JSON object", path, body,
+				resp.StatusCode, got.Error)
+		}
+	}
+}

@@ -33,7 +33,8 @@ type Config struct {
 	DBPath string
 	// Ledger tunes the ledger's group commit; its OnCommit and
 	// OnAsyncError are set by the service. A zero Window means
-	// [DefaultLedgerWindow], a negative one that the writer never waits.
+	// [DefaultLedgerWindow], a negative one that the writer never waits;
+	// at most [MaxLedgerWindow].
 	Ledger ledger.Options
 	// Publisher delivers tokens. Nil records tokens in the ledger without
 	// publishing them (customers key them in from their receipt).
@@ -170,6 +171,9 @@ type Service struct {
 // the difference between keeping up and falling behind.
 const DefaultLedgerWindow = time.Millisecond
 
+// MaxLedgerWindow is the longest ledger window New accepts.
+const MaxLedgerWindow = time.Second
+
 // New opens the ledger, loads the fleet and the tokens still in delivery,
 // and returns a service ready to take vends. The caller must Close it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
@@ -215,6 +219,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.met = newMetrics(reg, func() float64 { return float64(s.pendingCount()) })
 	lopts := cfg.Ledger
 	switch {
+	case lopts.Window > MaxLedgerWindow:
+		return nil, fmt.Errorf("new vending service: ledger window %v: at most %v, "+
+			"since every vend may wait that long", lopts.Window, MaxLedgerWindow)
 	case lopts.Window == 0:
 		lopts.Window = DefaultLedgerWindow
 	case lopts.Window < 0:

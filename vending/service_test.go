@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -486,5 +488,47 @@ func TestEventsMatchTheWireContract(t *testing.T) {
 	}
 	if log.events[2].Rule != RuleBelowMinimum {
 		t.Errorf("refusal event rule %q", log.events[2].Rule)
+	}
+}
+
+// cancelOnVend cancels a context when the vendor reports a vend, that is
+// once the vend is committed and before its token is published.
+type cancelOnVend struct{ cancel context.CancelFunc }
+
+func (c cancelOnVend) Emit(ev Event) {
+	if ev.Kind == EventVend {
+		c.cancel()
+	}
+}
+
+func TestCommittedVendPublishesAfterClientGoes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEnv(t, 2, nil, func(e *env) { e.cfg.Events = cancelOnVend{cancel} })
+	drn := e.meterOf(isUtility(Electricity)).DRN
+	if _, err := e.svc.Vend(ctx, VendRequest{Meter: drn, Amount: "50.00"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the request's context was not cancelled before the publish")
+	}
+	if got := len(e.pub.take()); got != 1 {
+		t.Errorf("published %d tokens for a committed vend whose client went, want 1", got)
+	}
+	if s := e.svc.Summary(); s.PublishErrors != 0 {
+		t.Errorf("publish errors %d, want 0", s.PublishErrors)
+	}
+}
+
+func TestLedgerWindowBounded(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	cfg := e.cfg
+	cfg.DBPath = filepath.Join(t.TempDir(), "ledger.db")
+	cfg.Ledger.Window = time.Hour
+	if svc, err := New(context.Background(), cfg); err == nil {
+		svc.Close()
+		t.Fatal("a one-hour ledger window was accepted")
+	} else if !strings.Contains(err.Error(), "at most 1s") {
+		t.Errorf("error %q does not give the bound", err)
 	}
 }

@@ -85,9 +85,12 @@ func (s *Service) execute(ctx context.Context, m *meterState, build builder) (*p
 	s.events.Emit(vendEvent(p, issued))
 	if s.pub != nil {
 		// In entry order: a key change set reaches the meter as a
-		// customer would type it.
+		// customer would type it. The vend is committed: its tokens
+		// go out even if the client stops waiting (the publish
+		// timeout still bounds each).
+		pctx := context.WithoutCancel(ctx)
 		for _, t := range p.out.tokens {
-			s.publish(ctx, delivery{meter: p.out.meter, vend: p.out.id, seq: t.seq,
+			s.publish(pctx, delivery{meter: p.out.meter, vend: p.out.id, seq: t.seq,
 				msg: p.out.message(t, 1)})
 		}
 	}

@@ -61,7 +61,8 @@ type Ledger struct {
 	closeErr   error
 }
 
-// request is one Submit or Enqueue call: ops applied in one savepoint.
+// request is one Submit or Enqueue call: ops that succeed or fail
+// together.
 type request struct {
 	ops []Op
 	// done receives the outcome; nil for Enqueue.
@@ -153,7 +154,7 @@ func (l *Ledger) init(ctx context.Context, path, common string) error {
 	return l.stmts.prepare(ctx, l.wdb)
 }
 
-// Submit applies ops in one savepoint of the next transaction and waits
+// Submit applies ops together in the next transaction and waits
 // until it is committed. The ops succeed or fail together; an error rolls
 // back only this call's ops. ctx bounds the wait for room in the queue;
 // once queued, Submit waits for the commit, so that the caller learns what
@@ -268,8 +269,8 @@ func (l *Ledger) collect(batch []*request) ([]*request, bool) {
 	return batch, true
 }
 
-// commit writes a batch in one transaction, each request in a savepoint,
-// and tells every request its outcome.
+// commit writes a batch in one transaction (see [Ledger.runBatch]) and
+// tells every request its outcome.
 func (l *Ledger) commit(batch []*request) {
 	start := time.Now()
 	errs := make([]error, len(batch))
