@@ -330,6 +330,14 @@ func (f *Fleet) Final(ctx context.Context) error {
 	return nil
 }
 
+// FinalPace is how long [Fleet.Final] takes at least to send every
+// meter's final reading at cfg.ConnectRate: a deadline for Final must
+// allow this much on top of the broker's answers.
+func (f *Fleet) FinalPace() time.Duration {
+	return time.Duration(float64(max(len(f.actors)-finalBurst, 0)) / f.cfg.ConnectRate *
+		float64(time.Second))
+}
+
 // finalBurst is how many final readings may go out at once.
 const finalBurst = 32
 

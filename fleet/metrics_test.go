@@ -47,3 +47,26 @@ func gather(t *testing.T, reg *prometheus.Registry) []*dto.MetricFamily {
 	}
 	return mfs
 }
+
+func TestFinalPace(t *testing.T) {
+	for _, tc := range []struct {
+		meters int
+		rate   float64
+		want   time.Duration
+	}{{10, 100, 0}, {finalBurst + 100, 100, time.Second}, {finalBurst + 500, 50, 10 * time.Second}} {
+		gen, err := vending.NewFleet(vending.FleetConfig{Meters: tc.meters, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := New(Config{Definition: gen.Definition, Injection: gen.Injection,
+			Clock: simclock.New(time.Now(), 1), Broker: "tcp://127.0.0.1:1",
+			FleetSecret: []byte("0123456789abcdef"), ConnectRate: tc.rate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.FinalPace(); got != tc.want {
+			t.Errorf("%d meters at %g/s: final pace %v, want %v", tc.meters, tc.rate, got,
+				tc.want)
+		}
+	}
+}

@@ -81,7 +81,9 @@ loop:
 		s.log.Warn("drain ended with tokens outstanding", "err", err)
 	}
 	p.print(true)
-	fctx, cancel := context.WithTimeout(ectx, 2*rc.Drain)
+	// The final readings go out paced, which for a large fleet takes
+	// longer than the drain.
+	fctx, cancel := context.WithTimeout(ectx, 2*rc.Drain+s.Fleet.FinalPace())
 	defer cancel()
 	if err := s.Fleet.Final(fctx); err != nil {
 		return Summary{}, fmt.Errorf("run: %w", err)
