@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -138,51 +136,6 @@ func WriteTable(w io.Writer, rep *bench.Report) error {
 	fmt.Fprintf(tw, "result\t%s\n", verdict)
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
-	}
-	return nil
-}
-
-// Files names the report files to write; empty names are skipped.
-type Files struct {
-	JSON, CSV, HTML string
-}
-
-// Write writes every named file. Each is written to a temporary file in
-// the same directory and renamed into place.
-func (f Files) Write(rep *bench.Report) error {
-	for _, out := range []struct {
-		path  string
-		write func(io.Writer, *bench.Report) error
-	}{{f.JSON, WriteJSON}, {f.CSV, WriteCSV}, {f.HTML, WriteHTML}} {
-		if out.path == "" {
-			continue
-		}
-		if err := writeFile(out.path, func(w io.Writer) error { return out.write(w, rep) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeFile(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

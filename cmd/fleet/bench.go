@@ -137,19 +137,55 @@ func (f *benchFlags) common(names load.Names, stderr io.Writer) (bench.Common, e
 	return c, nil
 }
 
-// finish writes the reports and turns a failed run into errThresholds.
+// reportFile is one report the flags ask for: the flag, its path and
+// what writes it.
+type reportFile struct {
+	flag, path string
+	write      func(io.Writer, *bench.Report) error
+}
+
+// reportFiles returns the report files named on the command line.
+func (f *benchFlags) reportFiles() []reportFile {
+	var files []reportFile
+	for _, r := range []reportFile{{"json", f.JSON, report.WriteJSON},
+		{"csv", f.CSV, report.WriteCSV}, {"html", f.HTML, report.WriteHTML}} {
+		if r.path != "" {
+			files = append(files, r)
+		}
+	}
+	return files
+}
+
+// checkOutputs checks, before the bench starts, that every report can be
+// written when it ends; the error names each flag and path that cannot.
+func (f *benchFlags) checkOutputs() error {
+	var errs []error
+	for _, r := range f.reportFiles() {
+		if err := checkOutputPath(r.path); err != nil {
+			errs = append(errs, fmt.Errorf("--%s %s: %w", r.flag, r.path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// finish prints the table, writes each report atomically (one that fails
+// does not keep the others from being written) and turns a failed run into
+// errThresholds.
 func (f *benchFlags) finish(stdout io.Writer, rep *bench.Report) error {
 	if err := report.WriteTable(stdout, rep); err != nil {
 		return err
 	}
-	files := report.Files{JSON: f.JSON, CSV: f.CSV, HTML: f.HTML}
-	if err := files.Write(rep); err != nil {
-		return err
+	var errs []error
+	for _, r := range f.reportFiles() {
+		err := writeFileAtomic(r.path, func(w io.Writer) error { return r.write(w, rep) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s %s: %w", r.flag, r.path, err))
+		}
 	}
 	if !rep.Passed {
-		return errThresholds
+		errs = append(errs, errThresholds)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // profile starts the CPU profile, if asked for, and returns what stops
@@ -323,6 +359,9 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	if err := c.checkOutputs(); err != nil {
+		return err
+	}
 	reg := newRegistry()
 	common.Registerer = reg
 	cfg := bench.VendConfig{Common: common, Meters: c.Meters, Seed: c.Seed, API: c.API,
@@ -397,6 +436,9 @@ func newBenchBrokerCmd() *cobra.Command {
 func runBenchBroker(ctx context.Context, c brokerBenchConfig, stdout, stderr io.Writer) error {
 	common, err := c.common(bench.BrokerNames, stderr)
 	if err != nil {
+		return err
+	}
+	if err := c.checkOutputs(); err != nil {
 		return err
 	}
 	reg := newRegistry()

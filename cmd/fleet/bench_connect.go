@@ -54,6 +54,11 @@ func newBenchConnectCmd() *cobra.Command {
 
 func runBenchConnect(ctx context.Context, c connectBenchConfig, stdout,
 	stderr io.Writer) error {
+	if c.JSON != "" {
+		if err := checkOutputPath(c.JSON); err != nil {
+			return fmt.Errorf("--json %s: %w", c.JSON, err)
+		}
+	}
 	secret := make([]byte, 32)
 	if _, err := randRead(secret); err != nil {
 		return err
@@ -84,7 +89,14 @@ func runBenchConnect(ctx context.Context, c connectBenchConfig, stdout,
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(c.JSON, append(b, '\n'), 0o644)
+	err = writeFileAtomic(c.JSON, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("--json %s: %w", c.JSON, err)
+	}
+	return nil
 }
 
 // brokerChild is the broker process of a connect bench.

@@ -6,11 +6,15 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stsfleet/stsfleet/bench"
+	"github.com/stsfleet/stsfleet/bench/load"
 )
 
 // runBench runs `fleet bench ARGS...` and returns its error and stdout.
@@ -135,5 +139,83 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 				t.Errorf("bench %v: error %v, want a flag error", args, err)
 			}
 		})
+	}
+}
+
+func TestBenchChecksReportPathsBeforeTheRun(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing", "x.json")
+	tests := []struct {
+		name string
+		args []string
+		// want are the flag and path each error must name.
+		want []string
+	}{
+		{"vend missing directory", []string{"vend", "--duration", "1s", "--json", missing},
+			[]string{"--json " + missing, "does not exist"}},
+		{"vend directory as file", []string{"vend", "--duration", "1s", "--csv", dir},
+			[]string{"--csv " + dir, "is a directory"}},
+		{"vend every bad flag", []string{"vend", "--duration", "1s", "--json", missing,
+			"--html", dir},
+			[]string{"--json " + missing, "--html " + dir}},
+		{"broker", []string{"broker", "--duration", "1s", "--html", missing},
+			[]string{"--html " + missing}},
+		{"connect", []string{"connect", "--json", missing}, []string{"--json " + missing}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A run would print a table: the check must refuse before
+			// anything starts.
+			out, err := runBench(t, tt.args...)
+			if err == nil {
+				t.Fatalf("bench %v: no error", tt.args)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if out != "" {
+				t.Errorf("the bench ran before the paths were checked:\n%s", out)
+			}
+		})
+	}
+}
+
+// smallReport is the report of a run of two requests on a fake clock.
+func smallReport(t *testing.T) *bench.Report {
+	t.Helper()
+	t0 := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	rec, err := load.NewRecorder(load.RecorderConfig{Names: bench.VendNames,
+		Profile: load.Constant(2, time.Second), Start: t0, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 2 {
+		rec.Fired(load.Arrival{Seq: int64(k), Intended: t0, Rate: 2})
+		rec.Issued()
+		rec.Observe(bench.VendNames.Latencies[0], time.Millisecond)
+		rec.Settle(load.Accepted, "")
+	}
+	return &bench.Report{Result: rec.Result(), Passed: true}
+}
+
+func TestBenchWritesTheReportsItCan(t *testing.T) {
+	dir := t.TempDir()
+	// The directory was there when the run started, and is gone at its end.
+	bad := filepath.Join(dir, "gone", "x.json")
+	f := benchFlags{JSON: bad, CSV: filepath.Join(dir, "good.csv"),
+		HTML: filepath.Join(dir, "good.html")}
+	err := f.finish(io.Discard, smallReport(t))
+	if err == nil || !strings.Contains(err.Error(), "--json "+bad) {
+		t.Errorf("error %v, want one naming --json %s", err, bad)
+	}
+	for _, path := range []string{f.CSV, f.HTML} {
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written after another report failed: %v", path, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("directory holds %d files, want the two reports only", len(entries))
 	}
 }
