@@ -30,10 +30,9 @@ func BrokerBaseline(ctx context.Context, vend VendConfig, rep *Report) error {
 	c := Common{Transport: vend.Transport, MaxInFlight: vend.MaxInFlight,
 		Timeout: vend.Timeout, Drain: vend.Drain, Profile: vend.Profile, FindMax: &f,
 		Logger: vend.Logger, Progress: vend.Progress}
-	tn := ThresholdNames(BrokerNames)
 	for _, s := range []string{"count(messages_failed)==0", "count(messages_lost)==0",
 		"count(messages_timed_out)==0"} {
-		th, err := tn.Parse(s)
+		th, err := ParseThreshold(BrokerNames, s)
 		if err != nil {
 			return fmt.Errorf("broker baseline: %w", err)
 		}

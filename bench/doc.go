@@ -16,7 +16,8 @@
 //
 // Every request settles in exactly one state (package bench/load); a run
 // is judged by thresholds in the grammar of package scenarios/threshold,
-// and [FindMax] steps the rate up until one breaks. Package bench/report
+// over the names the bench itself reports ([ThresholdNames],
+// [ParseThreshold]), and [FindMax] steps the rate up until one breaks. Package bench/report
 // writes the [Report] as a table, JSON, CSV and HTML.
 //
 // # Concurrency

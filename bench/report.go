@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/stsfleet/stsfleet/bench/load"
-	"github.com/stsfleet/stsfleet/protocol/sts"
 	"github.com/stsfleet/stsfleet/scenarios/threshold"
 )
 
@@ -153,9 +153,11 @@ func cpuModel() string {
 	return "unknown"
 }
 
-// source is a result as a threshold source. A meter outcome or failure
-// kind the run never saw counts zero, rather than not being reported: the
-// bench would have counted it.
+// source is a result as a threshold source. A failure kind or an outcome
+// of the bench's vocabulary that the run never saw counts zero, rather
+// than not being reported: the bench would have counted it. A ratio
+// divides by [threshold.TokensVended], which is the bench's issued count
+// (messages_sent for the broker bench).
 type source struct{ *load.Result }
 
 // Count implements threshold.Source.
@@ -163,10 +165,10 @@ func (s source) Count(name string) (int64, bool) {
 	if n, ok := s.Result.Count(name); ok {
 		return n, true
 	}
-	if contains(failKinds, name) {
-		return 0, true
-	}
-	if _, err := sts.ParseOutcome(name); err == nil {
+	switch {
+	case name == threshold.TokensVended:
+		return s.Issued, true
+	case slices.Contains(failKinds, name), slices.Contains(s.Names.Outcomes, name):
 		return 0, true
 	}
 	return 0, false
@@ -177,26 +179,43 @@ var failKinds = []string{FailInFlightLimit, FailTimeout, FailCanceled, FailNetwo
 	FailOther}
 
 // ThresholdNames returns the names thresholds may use for a bench with
-// vocabulary n: the product's usual names plus the bench's own counts,
-// failure kinds and latencies.
+// vocabulary n, and no other: requests, the issued count, the states'
+// counts, the failure kinds, n's outcomes and n's latencies.
 func ThresholdNames(n load.Names) threshold.Names {
-	names := threshold.DefaultNames()
-	names.Counts = append(names.Counts, "requests", n.Issued)
-	names.Counts = append(names.Counts, n.States[:]...)
-	names.Counts = append(names.Counts, failKinds...)
-	for _, l := range n.Latencies {
-		if !contains(names.Latencies, l) {
-			names.Latencies = append(names.Latencies, l)
-		}
-	}
-	return names
+	counts := []string{"requests", n.Issued}
+	counts = append(counts, n.States[:]...)
+	counts = append(counts, failKinds...)
+	counts = append(counts, n.Outcomes...)
+	return threshold.Names{Counts: counts, Latencies: slices.Clone(n.Latencies)}
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
+// ParseThreshold parses a threshold for a bench with vocabulary n. A name
+// the bench does not report, such as a vend latency for the broker bench,
+// is refused here, before a run that could only end with no data for it.
+func ParseThreshold(n load.Names, expr string) (threshold.Threshold, error) {
+	own := ThresholdNames(n)
+	th, err := own.Parse(expr)
+	if err == nil {
+		return th, nil
 	}
-	return false
+	// A name some other part of the product reports gets the bench's own
+	// names in its error.
+	other := threshold.DefaultNames()
+	other.Counts = append(other.Counts, own.Counts...)
+	other.Latencies = append(other.Latencies, n.Latencies...)
+	elsewhere, oerr := other.Parse(expr)
+	if oerr != nil {
+		return th, err
+	}
+	if elsewhere.Func.IsLatency() {
+		return th, fmt.Errorf("threshold %q: bench %s does not measure %s: want %s", expr,
+			n.Kind, elsewhere.Name, strings.Join(n.Latencies, ", "))
+	}
+	counts := append([]string{"requests", n.Issued}, n.States[:]...)
+	more := "a failure kind such as " + FailTimeout
+	if len(n.Outcomes) > 0 {
+		more += " or an outcome such as " + n.Outcomes[len(n.Outcomes)/2]
+	}
+	return th, fmt.Errorf("threshold %q: bench %s does not count %s: want %s, or %s", expr,
+		n.Kind, elsewhere.Name, strings.Join(counts, ", "), more)
 }

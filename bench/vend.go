@@ -32,6 +32,16 @@ var VendNames = load.Names{
 		"tokens_timed_out", "tokens_lost"},
 	Latencies: []string{threshold.VendToCredit, threshold.VendToIssue,
 		threshold.IssueToCredit},
+	Outcomes: outcomeNames(),
+}
+
+// outcomeNames returns the name of every outcome a meter may answer.
+func outcomeNames() []string {
+	var names []string
+	for _, o := range sts.Outcomes() {
+		names = append(names, o.String())
+	}
+	return names
 }
 
 // APIs through which the embedded vendor is asked for tokens.

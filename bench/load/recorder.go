@@ -53,6 +53,10 @@ type Names struct {
 	// Latencies are the latency names; the first is the primary one the
 	// progress line, the per-second series and the charts show.
 	Latencies []string
+	// Outcomes are the details a rejection may carry, such as the meter
+	// outcomes of the vend bench; each is a count of its own. Empty when
+	// the bench rejects nothing.
+	Outcomes []string
 }
 
 // Validate reports a vocabulary a Recorder cannot use.

@@ -69,7 +69,9 @@ type benchFlags struct {
 	MemProfile string
 }
 
-func (f *benchFlags) register(fs *pflag.FlagSet) {
+// register adds the flags to fs; threshold is an example threshold in the
+// bench's own vocabulary, for the help.
+func (f *benchFlags) register(fs *pflag.FlagSet, threshold string) {
 	fs.Float64Var(&f.Rate, "rate", 0, "target rate per second (start rate with --stages)")
 	fs.DurationVar(&f.Duration, "duration", bench.DefaultDuration, "how long --rate runs")
 	fs.StringVar(&f.Stages, "stages", "", "ramp between targets, such as 30s:500,60s:5000,30s:0")
@@ -80,7 +82,7 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 		"answer within this after the intended send time, or count as timed out")
 	fs.DurationVar(&f.Drain, "drain", 0, "wait for the last answers (default 2x --timeout)")
 	fs.StringArrayVar(&f.Thresholds, "threshold", nil,
-		"must hold for exit 0, such as 'p99(vend_to_credit)<50ms' (repeatable)")
+		"must hold for exit 0, such as '"+threshold+"' (repeatable)")
 	fs.BoolVar(&f.FindMax, "find-max", false, "step the rate up until a threshold breaks")
 	fs.Float64Var(&f.StepRate, "step-rate", 0, "rate added per find-max step (default --rate)")
 	fs.DurationVar(&f.StepDuration, "step-duration", 0,
@@ -115,9 +117,8 @@ func (f *benchFlags) common(names load.Names, stderr io.Writer) (bench.Common, e
 	if err != nil {
 		return c, err
 	}
-	tn := bench.ThresholdNames(names)
 	for _, s := range f.Thresholds {
-		th, err := tn.Parse(s)
+		th, err := bench.ParseThreshold(names, s)
 		if err != nil {
 			return c, err
 		}
@@ -322,7 +323,7 @@ func newBenchVendCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	c.register(fs)
+	c.register(fs, "p99(vend_to_credit)<50ms")
 	fs.IntVar(&c.Meters, "meters", 1000, "meters in the embedded fleet")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the embedded fleet")
 	fs.StringVar(&c.API, "api", bench.APIHTTP, "how to reach the embedded vendor: http or direct")
@@ -423,7 +424,7 @@ func newBenchBrokerCmd() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	c.register(fs)
+	c.register(fs, "p99(round_trip)<20ms")
 	fs.IntVar(&c.Clients, "clients", 100, "meter clients")
 	fs.IntVar(&c.Vendors, "vendors", 1, "vendor connections publishing and reading results")
 	fs.IntVar(&c.Payload, "payload", 200, "probe size in bytes")

@@ -132,6 +132,10 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		"bad stages":    {"vend", "--stages", "30s"},
 		"bad threshold": {"vend", "--threshold", "p99(vend_to_credit) < 5 parsecs"},
 		"unknown name":  {"broker", "--threshold", "count(nonsense) == 0"},
+		"vend latency on broker": {"broker", "--duration", "1s", "--clients", "2",
+			"--threshold", "p99(vend_to_credit)<50ms"},
+		"vend count on broker": {"broker", "--duration", "1s", "--clients", "2",
+			"--threshold", "count(tokens_lost)==0"},
 		"bad transport": {"broker", "--transport", "carrier-pigeon", "--duration", "1s"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -217,5 +221,29 @@ func TestBenchWritesTheReportsItCan(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("directory holds %d files, want the two reports only", len(entries))
+	}
+}
+
+func TestBenchHelpShowsThresholdsOfItsOwn(t *testing.T) {
+	for kind, names := range map[string]load.Names{"vend": bench.VendNames,
+		"broker": bench.BrokerNames} {
+		t.Run(kind, func(t *testing.T) {
+			out, err := runBench(t, kind, "--help")
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := ""
+			for l := range strings.Lines(out) {
+				if strings.Contains(l, "--threshold") {
+					line = l
+				}
+			}
+			_, example, _ := strings.Cut(line, "'")
+			example, _, _ = strings.Cut(example, "'")
+			if _, err := bench.ParseThreshold(names, example); example == "" || err != nil {
+				t.Errorf("--threshold help %q: its example is not one of the bench's: %v",
+					line, err)
+			}
+		})
 	}
 }
