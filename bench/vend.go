@@ -195,9 +195,10 @@ func (r *vendRun) embedded(ctx context.Context) (*Report, error) {
 		return Info{"mode": "embedded", "meters": len(r.meters), "transport": r.cfg.Transport,
 			"api": r.cfg.API, "amount": r.cfg.Amount, "http_conns": r.cfg.HTTPConns,
 			"batch": max(r.cfg.Batch, 1), "batch_wait_s": r.cfg.BatchWait.Seconds(),
-			"split_link": r.cfg.SplitLink, "ledger_window_s": r.cfg.Ledger.Window.Seconds(),
-			"ledger_nosync": r.cfg.Ledger.NoSync,
-			"start_s":       time.Since(started).Seconds()}, nil
+			"split_link":      r.cfg.SplitLink,
+			"ledger_window_s": ledgerWindow(r.cfg.Ledger.Window).Seconds(),
+			"ledger_nosync":   r.cfg.Ledger.NoSync,
+			"start_s":         time.Since(started).Seconds()}, nil
 	}
 	defer func() {
 		if env != nil {
@@ -210,6 +211,18 @@ func (r *vendRun) embedded(ctx context.Context) (*Report, error) {
 	}
 	rep.Extra = Info{"vendor_summary": env.vendor.Summary(), "broker": env.broker.b.Stats()}
 	return rep, nil
+}
+
+// ledgerWindow is the window the embedded vendor's ledger runs with when
+// asked for w: zero is the vendor's default, a negative window no wait.
+func ledgerWindow(w time.Duration) time.Duration {
+	switch {
+	case w == 0:
+		return vending.DefaultLedgerWindow
+	case w < 0:
+		return 0
+	}
+	return w
 }
 
 func (r *vendRun) external(ctx context.Context) (*Report, error) {

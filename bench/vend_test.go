@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stsfleet/stsfleet/bench/load"
+	"github.com/stsfleet/stsfleet/vending"
+	"github.com/stsfleet/stsfleet/vending/ledger"
 )
 
 func TestRunVendEmbedded(t *testing.T) {
@@ -90,5 +92,33 @@ func TestBrokerBaseline(t *testing.T) {
 	}
 	if b.Steps[0].Target != rep.MaxRate || b.Steps[1].Target-b.Steps[0].Target != 150 {
 		t.Errorf("broker steps %+v: want them from %v, 150 apart", b.Steps, rep.MaxRate)
+	}
+}
+
+func TestRunVendRecordsTheLedgerWindowInEffect(t *testing.T) {
+	tests := []struct {
+		name   string
+		window time.Duration
+		want   float64
+	}{
+		{"zero is the default", 0, vending.DefaultLedgerWindow.Seconds()},
+		{"negative waits not", -time.Millisecond, 0},
+		{"given", 3 * time.Millisecond, 0.003},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			rep, err := RunVend(ctx, VendConfig{
+				Common: Common{Profile: load.Constant(10, 100*time.Millisecond)},
+				Meters: 2, API: APIDirect, Ledger: ledger.Options{Window: tt.window},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rep.Config["ledger_window_s"]; got != tt.want {
+				t.Errorf("ledger_window_s %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

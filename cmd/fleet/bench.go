@@ -341,7 +341,8 @@ func newBenchVendCmd() *cobra.Command {
 		"embedded vendor: publish tokens and read results on separate MQTT connections,\n"+
 			"as the all-in-one does (false: one connection, as vendor serve)")
 	fs.DurationVar(&c.LedgerWindow, "ledger-window", vending.DefaultLedgerWindow,
-		"embedded vendor: wait this long for a ledger batch to fill (negative: no wait)")
+		"embedded vendor: wait this long for a ledger batch to fill\n"+
+			"(0: the vendor's default; negative: no wait)")
 	fs.BoolVar(&c.LedgerNoSync, "ledger-nosync", false,
 		"embedded vendor: commit the ledger without fsync (SQLite synchronous=NORMAL)")
 	fs.StringVar(&c.Vendor, "vendor", "", "external vendor API URL (needs --broker and --fleet)")

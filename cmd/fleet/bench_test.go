@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,33 @@ func TestBenchHelpShowsThresholdsOfItsOwn(t *testing.T) {
 			if _, err := bench.ParseThreshold(names, example); example == "" || err != nil {
 				t.Errorf("--threshold help %q: its example is not one of the bench's: %v",
 					line, err)
+			}
+		})
+	}
+}
+
+// nextFlag finds the start of the next flag in a help text.
+var nextFlag = regexp.MustCompile(`\n\s+-`)
+
+func TestBenchHelpSaysTheDefaults(t *testing.T) {
+	tests := []struct {
+		bench, flag, want string
+	}{
+		{"vend", "--ledger-window", "0: the vendor's default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.bench+" "+tt.flag, func(t *testing.T) {
+			out, err := runBench(t, tt.bench, "--help")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A flag's help runs on until the next flag.
+			_, help, _ := strings.Cut(out, tt.flag+" ")
+			if loc := nextFlag.FindStringIndex(help); loc != nil {
+				help = help[:loc[0]]
+			}
+			if !strings.Contains(help, tt.want) {
+				t.Errorf("%s help %q does not say %q", tt.flag, help, tt.want)
 			}
 		})
 	}
