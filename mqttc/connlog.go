@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/url"
-	"os"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/stsfleet/stsfleet/internal/netreason"
 )
 
 // refusal is a CONNACK refusing the connection. It matches
@@ -61,23 +61,8 @@ func credentialsRefused(err error) bool {
 		errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, ErrCredentialsRefused)
 }
 
-// reason is the part of a connection error worth a log line: the network's
-// own words, such as "connection refused", rather than paho's wrapping of
-// a dial error that repeats the address.
-func reason(err error) string {
-	if err == nil {
-		return ""
-	}
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Err == nil {
-		return err.Error()
-	}
-	var sys *os.SyscallError
-	if errors.As(op.Err, &sys) {
-		return sys.Err.Error()
-	}
-	return op.Err.Error()
-}
+// reason is the part of a connection error worth a log line.
+func reason(err error) string { return netreason.Of(err) }
 
 // brokerAddr names the broker in logs and errors: its URL with any
 // password hidden, or "in-memory" for a Dialer without a URL.

@@ -7,11 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/stsfleet/stsfleet/internal/netreason"
 	"github.com/stsfleet/stsfleet/internal/ratelimit"
 )
 
@@ -277,22 +277,12 @@ func missing(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &nerr)
 }
 
-// reason is the part of a connection error worth a log line: the network's
-// own words, such as "connection refused", rather than a dial error that
-// repeats the address.
+// reason is the part of a connection error worth a log line.
 func reason(err error) string {
 	if errors.Is(err, nats.ErrNoServers) {
 		// A first connect reports this when every server refused the
 		// connection: nats.go drops the "connection refused" itself.
 		return "connection refused"
 	}
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Err == nil {
-		return err.Error()
-	}
-	var sys *os.SyscallError
-	if errors.As(op.Err, &sys) {
-		return sys.Err.Error()
-	}
-	return op.Err.Error()
+	return netreason.Of(err)
 }
