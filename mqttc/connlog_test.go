@@ -13,21 +13,9 @@ import (
 
 	"github.com/stsfleet/stsfleet/broker"
 	"github.com/stsfleet/stsfleet/internal/logtest"
+	"github.com/stsfleet/stsfleet/internal/nettest"
 	"github.com/stsfleet/stsfleet/mqttc"
 )
-
-// freeAddr returns a loopback address no one listens on, for a broker that
-// starts after its client.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // startTCPBroker starts a broker on addr whose vendor account has password.
 func startTCPBroker(t *testing.T, addr, password string) *broker.Broker {
@@ -89,7 +77,7 @@ func (ch pending) wait(t *testing.T) *mqttc.Client {
 }
 
 func TestConnectWaitsForBroker(t *testing.T) {
-	addr, logs := freeAddr(t), logtest.New()
+	addr, logs := nettest.FreeAddr(t), logtest.New()
 	done := connectLater(t, serviceOptions(addr, logs))
 
 	logs.Wait(t, patience, "level=WARN", `msg="waiting for MQTT broker"`, "addr=tcp://"+addr,
@@ -146,7 +134,7 @@ func TestConnectWaitingIsRateLimited(t *testing.T) {
 }
 
 func TestConnectRefusesCredentials(t *testing.T) {
-	addr := freeAddr(t)
+	addr := nettest.FreeAddr(t)
 	b := startTCPBroker(t, addr, vendorPassword)
 	const guess = "a guessed password"
 	tests := []struct {
@@ -188,7 +176,7 @@ func TestConnectRefusesCredentials(t *testing.T) {
 }
 
 func TestConnectErrorHidesURLPassword(t *testing.T) {
-	addr := freeAddr(t)
+	addr := nettest.FreeAddr(t)
 	startTCPBroker(t, addr, vendorPassword)
 	const secret = "password in the url"
 	o := serviceOptions(addr, logtest.New())
@@ -206,7 +194,7 @@ func TestConnectErrorHidesURLPassword(t *testing.T) {
 // TestReconnectionIsLogged follows a connection through an outage, a
 // broker that refuses the credentials, and a recovery.
 func TestReconnectionIsLogged(t *testing.T) {
-	addr, logs := freeAddr(t), logtest.New()
+	addr, logs := nettest.FreeAddr(t), logtest.New()
 	first := startTCPBroker(t, addr, vendorPassword)
 	o := serviceOptions(addr, logs)
 	o.LogEvery = time.Nanosecond

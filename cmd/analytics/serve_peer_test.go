@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,28 +12,16 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/stsfleet/stsfleet/internal/logtest"
+	"github.com/stsfleet/stsfleet/internal/nettest"
 	"github.com/stsfleet/stsfleet/natsx"
 )
 
 const peerPatience = 20 * time.Second
 
-// freePort returns a loopback port no one listens on, for a NATS server
-// that starts after analytics.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 // TestServeWaitsForNATS starts analytics serve before NATS: it says what it
 // waits for, and serves once the server is there.
 func TestServeWaitsForNATS(t *testing.T) {
-	port, logs := freePort(t), logtest.New()
+	port, logs := nettest.FreePort(t), logtest.New()
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

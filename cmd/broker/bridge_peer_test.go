@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,20 +11,8 @@ import (
 
 	"github.com/stsfleet/stsfleet/broker"
 	"github.com/stsfleet/stsfleet/internal/logtest"
+	"github.com/stsfleet/stsfleet/internal/nettest"
 )
-
-// freeAddr returns a loopback address no one listens on, for a broker that
-// starts after the bridge.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // startAnalyticsBroker starts a broker on addr with the bridge test's
 // analytics account.
@@ -62,7 +49,7 @@ func bridgeArgs(t *testing.T, mqtt, password string) []string {
 // TestBridgeCommandWaitsForBroker starts broker bridge before its broker:
 // it says what it waits for, and connects once the broker is there.
 func TestBridgeCommandWaitsForBroker(t *testing.T) {
-	addr, logs := freeAddr(t), logtest.New()
+	addr, logs := nettest.FreeAddr(t), logtest.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outR, outW := io.Pipe()
@@ -97,7 +84,7 @@ func TestBridgeCommandWaitsForBroker(t *testing.T) {
 // TestBridgeCommandRefusedCredentials gives broker bridge a wrong password:
 // it exits at once, naming the account and the broker, not the password.
 func TestBridgeCommandRefusedCredentials(t *testing.T) {
-	addr := freeAddr(t)
+	addr := nettest.FreeAddr(t)
 	startAnalyticsBroker(t, addr)
 	const guess = "a guessed password"
 	var stdout strings.Builder
