@@ -45,6 +45,10 @@ var BrokerNames = load.Names{
 // intended send time in Unix nanoseconds, both big-endian.
 const probeHeader = 16
 
+// MinPayload is the smallest probe [BrokerConfig.Payload] takes, in bytes:
+// its sequence number and intended send time.
+const MinPayload = probeHeader
+
 // BrokerConfig configures [RunBroker]: a raw MQTT QoS 1 bench through the
 // embedded broker. Each probe is published by a vendor account to a
 // meter's token topic, and the meter publishes it back on its result

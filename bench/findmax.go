@@ -21,7 +21,7 @@ type FindMax struct {
 	// Step is the rate added after each step that held; zero means
 	// Start.
 	Step float64
-	// Max is the highest rate tried; zero means no limit.
+	// Max is the highest rate tried, at least Start; zero means no limit.
 	Max float64
 	// StepDuration is how long each rate runs; zero means the profile's
 	// duration.
@@ -43,6 +43,8 @@ func (f *FindMax) resolve(p load.Profile) error {
 	switch {
 	case f.Start <= 0 || f.Step <= 0 || f.Max < 0:
 		return errors.New("find-max: start and step rates must be positive")
+	case f.Max > 0 && f.Max < f.Start:
+		return fmt.Errorf("find-max: highest rate %g below the start rate %g", f.Max, f.Start)
 	case f.StepDuration <= 0:
 		return errors.New("find-max: step duration must be positive")
 	case f.MinShare <= 0 || f.MinShare > 1:

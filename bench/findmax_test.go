@@ -138,3 +138,11 @@ func TestReportEvaluatesThresholds(t *testing.T) {
 		t.Error("report passed with failing thresholds")
 	}
 }
+
+func TestFindMaxRefusesAMaxBelowTheStart(t *testing.T) {
+	// No rate could be tried: there would be no step to report.
+	c := Common{Profile: load.Constant(500, time.Second), FindMax: &FindMax{Max: 100}}
+	if err := c.resolve(); err == nil {
+		t.Errorf("find-max from 500/s up to 100/s was accepted")
+	}
+}

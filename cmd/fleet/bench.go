@@ -32,7 +32,7 @@ var errThresholds = errors.New("bench did not pass its thresholds")
 // benchFlags holds the flags every bench shares.
 type benchFlags struct {
 	// Rate is the constant target rate per second, or the start rate of
-	// Stages. Zero means bench.DefaultRate.
+	// Stages (zero there unless given).
 	Rate float64
 	// Duration is how long a constant rate runs.
 	Duration time.Duration
@@ -67,12 +67,16 @@ type benchFlags struct {
 	CPUProfile string
 	// MemProfile, when set, is a file for the allocation profile.
 	MemProfile string
+
+	// changed reports whether a flag was given on the command line.
+	changed func(name string) bool
 }
 
 // register adds the flags to fs; threshold is an example threshold in the
 // bench's own vocabulary, for the help.
 func (f *benchFlags) register(fs *pflag.FlagSet, threshold string) {
-	fs.Float64Var(&f.Rate, "rate", 0, "target rate per second (start rate with --stages)")
+	fs.Float64Var(&f.Rate, "rate", bench.DefaultRate,
+		"target rate per second (with --stages: the ramp's start rate, 0 unless given)")
 	fs.DurationVar(&f.Duration, "duration", bench.DefaultDuration, "how long --rate runs")
 	fs.StringVar(&f.Stages, "stages", "", "ramp between targets, such as 30s:500,60s:5000,30s:0")
 	fs.StringVar(&f.Transport, "transport", bench.TransportMemory, "MQTT transport: mem or tcp")
@@ -88,7 +92,7 @@ func (f *benchFlags) register(fs *pflag.FlagSet, threshold string) {
 	fs.DurationVar(&f.StepDuration, "step-duration", 0,
 		"how long each find-max step runs (default --duration)")
 	fs.Float64Var(&f.MaxRate, "max-rate", 0, "highest rate find-max tries (0: no limit)")
-	fs.IntVar(&f.Refine, "refine", 0, "find-max bisection steps after the break (default 2)")
+	fs.IntVar(&f.Refine, "refine", 2, "find-max bisection steps after the break (0: none)")
 	fs.StringVar(&f.JSON, "json", "", "write the full result as JSON to this file")
 	fs.StringVar(&f.CSV, "csv", "", "write the per-second series as CSV to this file")
 	fs.StringVar(&f.HTML, "html", "", "write a self-contained HTML report to this file")
@@ -96,23 +100,68 @@ func (f *benchFlags) register(fs *pflag.FlagSet, threshold string) {
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress line")
 	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "log the components' warnings to stderr")
 	fs.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
-	fs.StringVar(&f.MemProfile, "memprofile", "", "write a profile of the run's allocations to this file")
+	fs.StringVar(&f.MemProfile, "memprofile", "",
+		"write a profile of the run's allocations to this file")
+	f.changed = fs.Changed
+}
+
+// validate refuses, before anything starts, a value a flag cannot take,
+// naming the flag and what it takes. A flag whose zero stands for a
+// default further down refuses a zero given on the command line.
+func (f *benchFlags) validate() error {
+	switch {
+	case f.Stages == "" && f.Rate <= 0:
+		return fmt.Errorf("--rate %g: want more than 0", f.Rate)
+	case f.Rate < 0:
+		return fmt.Errorf("--rate %g: want 0 or more", f.Rate)
+	case f.Stages == "" && f.Duration <= 0:
+		return fmt.Errorf("--duration %s: want more than 0", f.Duration)
+	case f.Transport != bench.TransportMemory && f.Transport != bench.TransportTCP:
+		return fmt.Errorf("--transport %q: want %s or %s", f.Transport, bench.TransportMemory,
+			bench.TransportTCP)
+	case f.MaxInFlight < 1:
+		return fmt.Errorf("--max-inflight %d: want at least 1", f.MaxInFlight)
+	case f.Timeout <= 0:
+		return fmt.Errorf("--timeout %s: want more than 0", f.Timeout)
+	case f.changed("drain") && f.Drain <= 0:
+		return fmt.Errorf("--drain %s: want more than 0 (default 2x --timeout)", f.Drain)
+	}
+	if !f.FindMax {
+		return nil
+	}
+	switch {
+	case f.changed("step-rate") && f.StepRate <= 0:
+		return fmt.Errorf("--step-rate %g: want more than 0 (default --rate)", f.StepRate)
+	case f.changed("step-duration") && f.StepDuration <= 0:
+		return fmt.Errorf("--step-duration %s: want more than 0 (default --duration)",
+			f.StepDuration)
+	case f.MaxRate < 0:
+		return fmt.Errorf("--max-rate %g: want 0 (no limit) or more", f.MaxRate)
+	case f.Refine < 0:
+		return fmt.Errorf("--refine %d: want 0 or more", f.Refine)
+	}
+	return nil
 }
 
 // common turns the flags into the benches' shared configuration.
 func (f *benchFlags) common(names load.Names, stderr io.Writer) (bench.Common, error) {
 	c := bench.Common{Transport: f.Transport, MaxInFlight: f.MaxInFlight, Timeout: f.Timeout,
 		Drain: f.Drain}
+	if err := f.validate(); err != nil {
+		return c, err
+	}
 	rate := f.Rate
-	if rate == 0 && f.Stages == "" {
-		rate = bench.DefaultRate
+	if f.Stages != "" && !f.changed("rate") {
+		rate = 0
 	}
 	var err error
 	if f.Stages != "" {
 		c.Profile, err = load.ParseStages(f.Stages, rate)
 	} else {
 		c.Profile = load.Constant(rate, f.Duration)
-		err = c.Profile.Validate()
+		if err = c.Profile.Validate(); err != nil {
+			err = fmt.Errorf("--rate %g: %w", rate, err)
+		}
 	}
 	if err != nil {
 		return c, err
@@ -125,8 +174,21 @@ func (f *benchFlags) common(names load.Names, stderr io.Writer) (bench.Common, e
 		c.Thresholds = append(c.Thresholds, th)
 	}
 	if f.FindMax {
-		c.FindMax = &bench.FindMax{Start: f.Rate, Step: f.StepRate, Max: f.MaxRate,
-			StepDuration: f.StepDuration, Refine: f.Refine}
+		start := rate
+		if start == 0 {
+			start = c.Profile.Peak()
+		}
+		if f.MaxRate > 0 && f.MaxRate < start {
+			return c, fmt.Errorf("--max-rate %g: below the start rate %g: want at least "+
+				"--rate, or 0 for no limit", f.MaxRate, start)
+		}
+		// The library's zero Refine means its default; none is negative.
+		refine := f.Refine
+		if refine == 0 {
+			refine = -1
+		}
+		c.FindMax = &bench.FindMax{Start: start, Step: f.StepRate, Max: f.MaxRate,
+			StepDuration: f.StepDuration, Refine: refine}
 	}
 	if !f.Quiet {
 		c.Progress = stderr
@@ -356,7 +418,34 @@ func newBenchVendCmd() *cobra.Command {
 	return cmd
 }
 
+// validate refuses the vend bench's own flags that cannot be run, as
+// [benchFlags.validate] does the shared ones.
+func (c *vendBenchConfig) validate() error {
+	switch {
+	case c.Meters < 1:
+		return fmt.Errorf("--meters %d: want at least 1", c.Meters)
+	case c.API != bench.APIHTTP && c.API != bench.APIDirect:
+		return fmt.Errorf("--api %q: want %s or %s", c.API, bench.APIHTTP, bench.APIDirect)
+	case c.HTTPConns < 1:
+		return fmt.Errorf("--http-conns %d: want at least 1", c.HTTPConns)
+	case c.Batch < 1 || c.Batch > vending.MaxBatchVends:
+		return fmt.Errorf("--batch %d: want 1 to %d", c.Batch, vending.MaxBatchVends)
+	case c.BatchWait <= 0:
+		return fmt.Errorf("--batch-wait %s: want more than 0", c.BatchWait)
+	case c.LedgerWindow > vending.MaxLedgerWindow:
+		return fmt.Errorf("--ledger-window %s: want at most %s (0: the vendor's default; "+
+			"negative: no wait)", c.LedgerWindow, vending.MaxLedgerWindow)
+	case c.CompareBroker && (!c.FindMax || c.Vendor != ""):
+		return errors.New("--compare-broker: want --find-max and the embedded vendor " +
+			"(no --vendor)")
+	}
+	return nil
+}
+
 func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writer) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	common, err := c.common(bench.VendNames, stderr)
 	if err != nil {
 		return err
@@ -372,10 +461,6 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 		Ledger:    ledger.Options{Window: c.LedgerWindow, NoSync: c.LedgerNoSync},
 		VendorURL: c.Vendor, VendorToken: c.VendorToken,
 		BrokerURL: c.Broker, BrokerUser: c.BrokerUser, BrokerPassword: c.BrokerPassword}
-	if c.CompareBroker && (!c.FindMax || c.Vendor != "") {
-		return errors.New("bench vend: --compare-broker needs --find-max and the embedded " +
-			"vendor (no --vendor)")
-	}
 	if c.Fleet != "" {
 		if cfg.Definition, err = vending.LoadDefinition(c.Fleet); err != nil {
 			return err
@@ -435,7 +520,23 @@ func newBenchBrokerCmd() *cobra.Command {
 	return cmd
 }
 
+// validate refuses the broker bench's own flags that cannot be run.
+func (c *brokerBenchConfig) validate() error {
+	switch {
+	case c.Clients < 1:
+		return fmt.Errorf("--clients %d: want at least 1", c.Clients)
+	case c.Vendors < 1:
+		return fmt.Errorf("--vendors %d: want at least 1", c.Vendors)
+	case c.Payload < bench.MinPayload:
+		return fmt.Errorf("--payload %d: want at least %d bytes", c.Payload, bench.MinPayload)
+	}
+	return nil
+}
+
 func runBenchBroker(ctx context.Context, c brokerBenchConfig, stdout, stderr io.Writer) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	common, err := c.common(bench.BrokerNames, stderr)
 	if err != nil {
 		return err

@@ -54,6 +54,9 @@ func newBenchConnectCmd() *cobra.Command {
 
 func runBenchConnect(ctx context.Context, c connectBenchConfig, stdout,
 	stderr io.Writer) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	if c.JSON != "" {
 		if err := checkOutputPath(c.JSON); err != nil {
 			return fmt.Errorf("--json %s: %w", c.JSON, err)
@@ -95,6 +98,20 @@ func runBenchConnect(ctx context.Context, c connectBenchConfig, stdout,
 	})
 	if err != nil {
 		return fmt.Errorf("--json %s: %w", c.JSON, err)
+	}
+	return nil
+}
+
+// validate refuses, before the broker process starts, a flag value the
+// bench cannot run with.
+func (c *connectBenchConfig) validate() error {
+	switch {
+	case c.Meters < 1:
+		return fmt.Errorf("--meters %d: want at least 1", c.Meters)
+	case c.Rate <= 0:
+		return fmt.Errorf("--rate %g: want more than 0", c.Rate)
+	case c.Hold <= 0:
+		return fmt.Errorf("--hold %s: want more than 0", c.Hold)
 	}
 	return nil
 }

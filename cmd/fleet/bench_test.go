@@ -257,6 +257,13 @@ func TestBenchHelpSaysTheDefaults(t *testing.T) {
 		bench, flag, want string
 	}{
 		{"vend", "--ledger-window", "0: the vendor's default"},
+		{"vend", "--rate", "(default 1000)"},
+		{"vend", "--meters", "(default 1000)"},
+		{"vend", "--batch-wait", "(default 2ms)"},
+		{"broker", "--refine", "(default 2)"},
+		{"broker", "--drain", "(default 2x --timeout)"},
+		{"connect", "--meters", "(default 10000)"},
+		{"connect", "--rate", "(default 4000)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.bench+" "+tt.flag, func(t *testing.T) {
@@ -264,13 +271,80 @@ func TestBenchHelpSaysTheDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// A flag's help runs on until the next flag.
-			_, help, _ := strings.Cut(out, tt.flag+" ")
+			// A flag's help runs from its name on its own line to the next
+			// flag.
+			start := regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(tt.flag) + ` `)
+			help := ""
+			if loc := start.FindStringIndex(out); loc != nil {
+				help = out[loc[1]:]
+			}
 			if loc := nextFlag.FindStringIndex(help); loc != nil {
 				help = help[:loc[0]]
 			}
 			if !strings.Contains(help, tt.want) {
 				t.Errorf("%s help %q does not say %q", tt.flag, help, tt.want)
+			}
+		})
+	}
+}
+
+func TestBenchRefusesFlagValuesItCannotRun(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"vend rate 0", []string{"vend", "--rate", "0"}, "--rate 0: want more than 0"},
+		{"vend rate negative with stages", []string{"vend", "--stages", "1s:10", "--rate", "-1"},
+			"--rate -1: want 0 or more"},
+		{"vend duration 0", []string{"vend", "--duration", "0s"}, "--duration 0s: want more"},
+		{"vend meters 0", []string{"vend", "--meters", "0"}, "--meters 0: want at least 1"},
+		{"vend batch 0", []string{"vend", "--batch", "0"}, "--batch 0: want 1 to 1000"},
+		{"vend batch 1001", []string{"vend", "--batch", "1001"}, "--batch 1001: want 1 to 1000"},
+		{"vend batch wait 0", []string{"vend", "--batch", "8", "--batch-wait", "0s"},
+			"--batch-wait 0s: want more than 0"},
+		{"vend batch wait negative", []string{"vend", "--batch-wait", "-1s"},
+			"--batch-wait -1s: want more than 0"},
+		{"vend http conns 0", []string{"vend", "--http-conns", "0"}, "--http-conns 0: want"},
+		{"vend api", []string{"vend", "--api", "smoke-signals"}, `--api "smoke-signals": want`},
+		{"vend ledger window too long", []string{"vend", "--ledger-window", "2s"},
+			"--ledger-window 2s: want at most 1s"},
+		{"vend timeout 0", []string{"vend", "--timeout", "0s"}, "--timeout 0s: want more"},
+		{"vend drain 0", []string{"vend", "--drain", "0s"}, "--drain 0s: want more than 0"},
+		{"vend max inflight 0", []string{"vend", "--max-inflight", "0"},
+			"--max-inflight 0: want at least 1"},
+		{"vend compare broker alone", []string{"vend", "--compare-broker"},
+			"--compare-broker: want --find-max"},
+		{"find-max step rate 0", []string{"vend", "--find-max", "--step-rate", "0"},
+			"--step-rate 0: want more than 0"},
+		{"find-max step duration 0", []string{"broker", "--find-max", "--step-duration", "0s"},
+			"--step-duration 0s: want more than 0"},
+		{"find-max refine negative", []string{"broker", "--find-max", "--refine", "-1"},
+			"--refine -1: want 0 or more"},
+		{"find-max max rate below start", []string{"broker", "--find-max", "--rate", "500",
+			"--max-rate", "100"}, "--max-rate 100: below the start rate 500"},
+		{"broker transport", []string{"broker", "--transport", "carrier-pigeon"},
+			`--transport "carrier-pigeon": want mem or tcp`},
+		{"broker clients 0", []string{"broker", "--clients", "0"}, "--clients 0: want at least"},
+		{"broker vendors 0", []string{"broker", "--vendors", "0"}, "--vendors 0: want at least"},
+		{"broker payload 0", []string{"broker", "--payload", "0"},
+			"--payload 0: want at least 16 bytes"},
+		{"connect meters 0", []string{"connect", "--meters", "0"}, "--meters 0: want at least 1"},
+		{"connect meters negative", []string{"connect", "--meters", "-5"},
+			"--meters -5: want at least 1"},
+		{"connect rate 0", []string{"connect", "--rate", "0"}, "--rate 0: want more than 0"},
+		{"connect hold 0", []string{"connect", "--hold", "0s"}, "--hold 0s: want more than 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Every bench defaults to seconds of load, and connect to a
+			// broker process: a refusal must come before any of it.
+			out, err := runBench(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("bench %v: error %v, want %q", tt.args, err, tt.want)
+			}
+			if out != "" {
+				t.Errorf("bench %v ran before refusing:\n%s", tt.args, out)
 			}
 		})
 	}
