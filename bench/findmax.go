@@ -13,7 +13,9 @@ import (
 // FindMax steps the rate up until the run breaks, and reports the highest
 // rate that held. A step holds when every threshold holds and the achieved
 // rate is at least MinShare of the target. After the first break it
-// bisects between the last rate that held and the one that broke.
+// bisects between the last rate that held and the one that broke. The
+// report's result, series included, is that of the highest rate that
+// held, whichever step ran last; when none held, that of the first step.
 type FindMax struct {
 	// Start is the first rate tried, per second; zero means the
 	// profile's peak.
@@ -57,7 +59,7 @@ func (f *FindMax) resolve(p load.Profile) error {
 func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 	rep *Report) error {
 	f := c.FindMax
-	var best, last *load.Result
+	var best, first *load.Result
 	held, broke := 0.0, math.Inf(1)
 	try := func(rate float64) (bool, error) {
 		res, err := runOne(ctx, c, names, load.Constant(rate, f.StepDuration), step)
@@ -66,7 +68,9 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 		}
 		s := judge(&res, c, rate)
 		rep.Steps = append(rep.Steps, s)
-		last = &res
+		if first == nil {
+			first = &res
+		}
 		if s.Held {
 			best, held = &res, rate
 		} else {
@@ -98,7 +102,8 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 		rep.evaluate(c.Thresholds)
 		return nil
 	}
-	rep.Result = *last
+	// Nothing held: the rate asked for, not a refinement below it.
+	rep.Result = *first
 	rep.evaluate(c.Thresholds)
 	rep.Passed = false
 	return nil

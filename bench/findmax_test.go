@@ -79,6 +79,16 @@ func TestFindMaxStepsUntilAThresholdBreaks(t *testing.T) {
 		t.Errorf("report holds the %g/s step with %d accepted, want the 2500/s one",
 			rep.TargetRate, rep.States[load.Accepted])
 	}
+	// The series and latencies, which the CSV and HTML show, are the
+	// same step's, not those of the 2625/s step that ran last.
+	if n := rep.Latencies[threshold.VendToCredit].Count; n != 2500 {
+		t.Errorf("report has %d vend_to_credit samples, want the 2500 of its step", n)
+	}
+	for _, p := range rep.Series {
+		if !p.Drain && p.Target != 2500 {
+			t.Errorf("series second %d targets %g/s, want 2500/s", p.Second, p.Target)
+		}
+	}
 }
 
 func TestFindMaxWithNothingHolding(t *testing.T) {
@@ -102,6 +112,11 @@ func TestFindMaxWithNothingHolding(t *testing.T) {
 	}
 	if rep.Passed || rep.MaxRate != 0 {
 		t.Errorf("passed %v, max rate %g; want a failed run", rep.Passed, rep.MaxRate)
+	}
+	// With no rate that held, the report is of the rate asked for.
+	if rep.TargetRate != 100 || rep.Requests != 100 || rep.Series[0].Target != 100 {
+		t.Errorf("report holds the %g/s step (%d requests, series at %g/s), want the 100/s one",
+			rep.TargetRate, rep.Requests, rep.Series[0].Target)
 	}
 }
 

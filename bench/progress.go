@@ -44,11 +44,16 @@ func startProgress(w io.Writer, rec *load.Recorder) (stop func()) {
 }
 
 // ProgressLine formats a progress view, such as
-// "  12s target 2000/s sent 2000/s done 1998/s in flight 45 p99 12.3ms errors 0".
+// "  12s target 2000/s sent 2000/s done 1998/s in flight 45 p99 12.3ms errors 0",
+// with "draining" in place of the target once the schedule is over.
 func ProgressLine(p load.Progress, unit string) string {
-	return fmt.Sprintf("%5.0fs target %.0f/s sent %d/s done %d/s in flight %d p99 %s "+
-		"errors %d (%d %s)", p.Elapsed.Seconds(), p.Target, p.Sent, p.Done, p.InFlight,
-		fmtMS(p.P99), p.Errors, p.Accepted, unit)
+	target := fmt.Sprintf("target %.0f/s", p.Target)
+	if p.Draining {
+		target = "draining"
+	}
+	return fmt.Sprintf("%5.0fs %s sent %d/s done %d/s in flight %d p99 %s errors %d (%d %s)",
+		p.Elapsed.Seconds(), target, p.Sent, p.Done, p.InFlight, fmtMS(p.P99), p.Errors,
+		p.Accepted, unit)
 }
 
 func fmtMS(d time.Duration) string {

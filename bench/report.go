@@ -11,9 +11,10 @@ import (
 	"github.com/stsfleet/stsfleet/scenarios/threshold"
 )
 
-// Report is the outcome of a bench: the run's result (for --find-max, that
-// of the highest rate that held), the thresholds evaluated on it, and what
-// the run was made on.
+// Report is the outcome of a bench: the run's result (for find-max, that
+// of the highest rate that held, or of the first rate tried when none
+// held: its counts, latencies and series alike), the thresholds evaluated
+// on it, and what the run was made on.
 type Report struct {
 	load.Result
 	// Passed is true when every threshold held (and, for find-max, a

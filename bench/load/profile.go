@@ -141,6 +141,20 @@ func (p Profile) RateAt(t time.Duration) float64 {
 	return 0
 }
 
+// secondTarget returns the target rate of whole second i of the run: the
+// rate at the middle of the part of the second the profile covers. It
+// reports false for a second after the profile, when a run only waits for
+// its last answers.
+func (p Profile) secondTarget(i int) (float64, bool) {
+	from := time.Duration(i) * time.Second
+	end := p.Duration()
+	if i < 0 || from >= end {
+		return 0, false
+	}
+	to := min(from+time.Second, end)
+	return p.RateAt(from + (to-from)/2), true
+}
+
 // Expected returns the number of arrivals the profile makes up to offset t:
 // the integral of the rate, rounded to the nearest whole arrival.
 func (p Profile) Expected(t time.Duration) int64 {

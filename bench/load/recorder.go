@@ -274,8 +274,12 @@ func (r *Recorder) closeLocked(i int) {
 type Progress struct {
 	// Elapsed is the time since the start.
 	Elapsed time.Duration
-	// Target is the target rate now.
+	// Target is the target rate of the last complete second, the one Sent
+	// and Done count (before the first, the target rate now).
 	Target float64
+	// Draining is true once the last complete second is past the
+	// schedule: the run only waits for the last answers.
+	Draining bool
 	// Sent and Done are the arrivals and Accepted settlements of the
 	// last complete second.
 	Sent, Done int64
@@ -300,6 +304,11 @@ func (r *Recorder) Progress() Progress {
 		p.Errors += r.settled[s]
 	}
 	last := int(p.Elapsed/time.Second) - 1
+	if last >= 0 {
+		var scheduled bool
+		p.Target, scheduled = r.profile.secondTarget(last)
+		p.Draining = !scheduled
+	}
 	if last < 0 || last >= len(r.ticks) {
 		return p
 	}

@@ -196,3 +196,50 @@ bench_requests_total{bench="vend"} 15
 		t.Error(err)
 	}
 }
+
+func TestSeriesAndProgressTargetTheirOwnSecond(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	start := clk.t
+	// 4/s for 2.5 s: the third second is half schedule, the fourth drain.
+	r, err := NewRecorder(RecorderConfig{Names: testNames,
+		Profile: Constant(4, 2500*time.Millisecond), Start: start, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 10 {
+		clk.t = start.Add(time.Duration(k) * 250 * time.Millisecond)
+		r.Fired(Arrival{Seq: int64(k), Intended: clk.t, Rate: 4})
+		if k < 9 {
+			r.Settle(Accepted, "")
+		}
+	}
+	clk.t = start.Add(3200 * time.Millisecond)
+	r.Settle(Accepted, "")
+
+	type target struct {
+		Target float64
+		Drain  bool
+	}
+	var got []target
+	for _, p := range r.Result().Series {
+		got = append(got, target{p.Target, p.Drain})
+	}
+	want := []target{{4, false}, {4, false}, {4, false}, {0, true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series targets (-want +got):\n%s", diff)
+	}
+
+	// The progress line's target is that of the second its counts are of.
+	for _, tc := range []struct {
+		at       time.Duration
+		want     float64
+		draining bool
+	}{{1500 * time.Millisecond, 4, false}, {3500 * time.Millisecond, 4, false},
+		{4500 * time.Millisecond, 0, true}} {
+		clk.t = start.Add(tc.at)
+		if p := r.Progress(); p.Target != tc.want || p.Draining != tc.draining {
+			t.Errorf("progress at %s: target %g, draining %v; want %g, %v", tc.at, p.Target,
+				p.Draining, tc.want, tc.draining)
+		}
+	}
+}

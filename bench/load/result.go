@@ -57,8 +57,12 @@ type Result struct {
 type Point struct {
 	// Second is the offset from time zero, in whole seconds.
 	Second int `json:"t"`
-	// Target is the target rate at the middle of the second.
+	// Target is the target rate at the middle of the part of the second
+	// the schedule covers; zero in a drain second.
 	Target float64 `json:"target_rate"`
+	// Drain marks a second after the schedule, when the run only waited
+	// for the last answers: it has no target.
+	Drain bool `json:"drain,omitempty"`
 	// Sent counts the arrivals intended in this second; Issued and the
 	// states count what happened in it.
 	Sent     int64 `json:"sent"`
@@ -110,10 +114,10 @@ func (r *Recorder) Result() Result {
 
 func (r *Recorder) point(i int) Point {
 	t := &r.ticks[i]
+	target, scheduled := r.profile.secondTarget(i)
 	p := Point{
-		Second: i, Target: r.profile.RateAt(time.Duration(i)*time.Second + time.Second/2),
-		Sent: t.sent, Issued: t.issued, Accepted: t.settled[Accepted],
-		Rejected: t.settled[Rejected], Failed: t.settled[Failed],
+		Second: i, Target: target, Drain: !scheduled, Sent: t.sent, Issued: t.issued,
+		Accepted: t.settled[Accepted], Rejected: t.settled[Rejected], Failed: t.settled[Failed],
 		TimedOut: t.settled[TimedOut], Lost: t.settled[Lost], InFlight: t.inFlight,
 		Latencies: map[string]Percentiles{},
 	}

@@ -135,7 +135,9 @@ func throughputChart(rep *bench.Report) string {
 	bad := series{name: "not accepted", color: palette[3]}
 	for _, p := range rep.Series {
 		x := float64(p.Second) + 0.5
-		target.x, target.y = append(target.x, x), append(target.y, p.Target)
+		if !p.Drain {
+			target.x, target.y = append(target.x, x), append(target.y, p.Target)
+		}
 		sent.x, sent.y = append(sent.x, x), append(sent.y, float64(p.Sent))
 		done.x, done.y = append(done.x, x), append(done.y, float64(p.Accepted))
 		bad.x = append(bad.x, x)

@@ -38,14 +38,19 @@ func csvHeader(n load.Names) []string {
 	return h
 }
 
-// WriteCSV writes the per-second series, one row a second.
+// WriteCSV writes the per-second series, one row a second. A drain second,
+// after the schedule, has no target_rate.
 func WriteCSV(w io.Writer, rep *bench.Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader(rep.Names)); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}
 	for _, p := range rep.Series {
-		row := []string{strconv.Itoa(p.Second), ftoa(p.Target)}
+		target := ftoa(p.Target)
+		if p.Drain {
+			target = ""
+		}
+		row := []string{strconv.Itoa(p.Second), target}
 		for _, n := range []int64{p.Sent, p.Issued, p.Accepted, p.Rejected, p.Failed,
 			p.TimedOut, p.Lost, p.InFlight} {
 			row = append(row, strconv.FormatInt(n, 10))

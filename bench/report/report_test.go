@@ -71,15 +71,18 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteCSV(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteCSV(&b, sample(t)); err != nil {
+	rep := sample(t)
+	// A last answer after the schedule.
+	rep.Series = append(rep.Series, load.Point{Second: 3, Drain: true, Accepted: 1})
+	if err := WriteCSV(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&b).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 4 {
-		t.Fatalf("%d rows, want a header and 3 seconds", len(rows))
+	if len(rows) != 5 {
+		t.Fatalf("%d rows, want a header, 3 seconds and a drain second", len(rows))
 	}
 	col := map[string]int{}
 	for i, h := range rows[0] {
@@ -88,6 +91,11 @@ func TestWriteCSV(t *testing.T) {
 	for i, want := range []string{"4", "4", "4"} {
 		if got := rows[i+1][col["sent"]]; got != want {
 			t.Errorf("second %d sent %s, want %s", i, got, want)
+		}
+	}
+	for i, want := range []string{"4", "4", "4", ""} {
+		if got := rows[i+1][col["target_rate"]]; got != want {
+			t.Errorf("second %d target_rate %q, want %q", i, got, want)
 		}
 	}
 	if got := rows[2][col["failed"]]; got != "1" {
