@@ -35,7 +35,8 @@ const (
 // Every /v1 route needs "Authorization: Bearer <token>" when the service
 // has an API token. Errors are JSON: {"error": "...", "field": "...",
 // "rule": "..."}, 400 for bad input (naming the field), 401, 404, 405 for
-// a method the route does not take, 409 for conflicts, 413, 422 for refusals by a rule (naming it), 500 otherwise.
+// a method the route does not take, 409 for conflicts, 413, 422 for
+// refusals by a rule (naming it), 500 otherwise.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
