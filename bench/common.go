@@ -155,6 +155,7 @@ func runSteps(ctx context.Context, c *Common, names load.Names, step stepFunc,
 	}
 	rep.Result = res
 	rep.evaluate(c.Thresholds)
+	rep.interrupted(ctx)
 	return rep, nil
 }
 

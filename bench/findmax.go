@@ -67,6 +67,15 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 			return false, err
 		}
 		s := judge(&res, c, rate)
+		if ctx.Err() != nil {
+			// Cut short: it neither held nor broke.
+			s.Held, s.Broke = false, []string{"interrupted"}
+			rep.Steps = append(rep.Steps, s)
+			if first == nil {
+				first = &res
+			}
+			return false, ctx.Err()
+		}
 		rep.Steps = append(rep.Steps, s)
 		if first == nil {
 			first = &res
@@ -78,8 +87,14 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 		}
 		return s.Held, ctx.Err()
 	}
+	// An interruption ends the search; the steps run so far are the
+	// report.
+	stopped := func(err error) bool { return err != nil && ctx.Err() != nil && first != nil }
 	for rate := f.Start; f.Max == 0 || rate <= f.Max; rate += f.Step {
 		ok, err := try(rate)
+		if stopped(err) {
+			break
+		}
 		if err != nil {
 			return err
 		}
@@ -87,15 +102,18 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 			break
 		}
 	}
-	for i := 0; i < f.Refine && !math.IsInf(broke, 1); i++ {
+	for i := 0; i < f.Refine && !math.IsInf(broke, 1) && ctx.Err() == nil; i++ {
 		mid := math.Round((held + broke) / 2)
 		if mid <= held || mid >= broke {
 			break
 		}
-		if _, err := try(mid); err != nil {
+		if _, err := try(mid); stopped(err) {
+			break
+		} else if err != nil {
 			return err
 		}
 	}
+	defer rep.interrupted(ctx)
 	rep.MaxRate = held
 	if best != nil {
 		rep.Result = *best

@@ -161,3 +161,51 @@ func TestFindMaxRefusesAMaxBelowTheStart(t *testing.T) {
 		t.Errorf("find-max from 500/s up to 100/s was accepted")
 	}
 }
+
+// interruptAt is a fakeSystem whose context is cancelled during the step
+// of one rate, as Ctrl-C would.
+type interruptAt struct {
+	*fakeSystem
+	rate   float64
+	cancel context.CancelFunc
+}
+
+func (s *interruptAt) step(ctx context.Context, rec *load.Recorder) error {
+	if rec.Profile().Peak() == s.rate {
+		s.cancel()
+	}
+	return s.fakeSystem.step(ctx, rec)
+}
+
+func TestFindMaxInterruptedReportsWhatRan(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sys := &interruptAt{fakeSystem: &fakeSystem{capacity: 2600, latency: 5 * time.Millisecond,
+		clock: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, rate: 2000, cancel: cancel}
+	c := Common{Profile: load.Constant(1000, time.Second), FindMax: &FindMax{Step: 500},
+		now: sys.now}
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSteps(ctx, &c, VendNames, sys.step,
+		func(context.Context) (Info, error) { return Info{}, nil })
+	if err != nil {
+		t.Fatalf("an interrupted find-max failed instead of reporting: %v", err)
+	}
+	if !rep.Interrupted || rep.Passed {
+		t.Errorf("interrupted %v, passed %v; want interrupted, not passed", rep.Interrupted,
+			rep.Passed)
+	}
+	var tried []float64
+	for _, s := range rep.Steps {
+		tried = append(tried, s.Target)
+	}
+	if diff := cmp.Diff([]float64{1000, 1500, 2000}, tried); diff != "" {
+		t.Errorf("rates tried (-want +got):\n%s", diff)
+	}
+	// The step cut short neither held nor counts as the top rate.
+	if last := rep.Steps[len(rep.Steps)-1]; last.Held || rep.MaxRate != 1500 {
+		t.Errorf("last step %+v, max rate %g; want the 2000/s step not held and 1500", last,
+			rep.MaxRate)
+	}
+}

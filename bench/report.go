@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -17,6 +18,10 @@ import (
 // on it, and what the run was made on.
 type Report struct {
 	load.Result
+	// Interrupted is true when the bench's context ended before its
+	// schedule (or, for find-max, its search) did: what ran is
+	// reported, and Passed is false.
+	Interrupted bool
 	// Passed is true when every threshold held (and, for find-max, a
 	// step held).
 	Passed bool
@@ -74,6 +79,23 @@ type Step struct {
 	Broke []string `json:"broke,omitempty"`
 }
 
+// Interruption says where an interrupted bench stopped: "after 6.8s" of
+// its schedule, or "during the 2000/s step" of a find-max.
+func (r *Report) Interruption() string {
+	if n := len(r.Steps); n > 0 {
+		return fmt.Sprintf("during the %.0f/s step", r.Steps[n-1].Target)
+	}
+	return fmt.Sprintf("after %.1fs", r.ElapsedSeconds)
+}
+
+// interrupted marks the report interrupted, and not passed, when ctx
+// has ended.
+func (r *Report) interrupted(ctx context.Context) {
+	if ctx.Err() != nil {
+		r.Interrupted, r.Passed = true, false
+	}
+}
+
 // evaluate checks the thresholds against the result and sets Passed.
 func (r *Report) evaluate(ths []threshold.Threshold) {
 	r.Thresholds = evalThresholds(&r.Result, ths)
@@ -101,7 +123,8 @@ func evalThresholds(res *load.Result, ths []threshold.Threshold) []ThresholdResu
 // find-max figures, config and machine.
 func (r Report) MarshalJSON() ([]byte, error) {
 	f := r.Result.Fields()
-	f = append(f[:2:2], append([]load.Field{{Key: "passed", Value: r.Passed}}, f[2:]...)...)
+	f = append(f[:2:2], append([]load.Field{{Key: "passed", Value: r.Passed},
+		{Key: "interrupted", Value: r.Interrupted}}, f[2:]...)...)
 	f = append(f, load.Field{Key: "thresholds", Value: r.Thresholds})
 	if r.Steps != nil {
 		f = append(f, load.Field{Key: "max_rate", Value: r.MaxRate},

@@ -243,3 +243,25 @@ func TestSeriesAndProgressTargetTheirOwnSecond(t *testing.T) {
 		}
 	}
 }
+
+// A schedule cut short (an interrupted bench) is rated over the time it
+// ran, not over the schedule it did not finish.
+func TestAchievedRateOfAScheduleCutShort(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	rec, err := NewRecorder(RecorderConfig{Names: testNames, Profile: Constant(100, 30*time.Second),
+		Start: clk.now(), Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 200 {
+		at := clk.now()
+		rec.Fired(Arrival{Seq: int64(k), Intended: at, Rate: 100})
+		rec.Issued()
+		rec.Settle(Accepted, "")
+		clk.advance(10 * time.Millisecond)
+	}
+	res := rec.Result()
+	if res.AchievedRate < 99.9 || res.AchievedRate > 100.1 {
+		t.Errorf("achieved %g/s after 2 s of a 30 s schedule at 100/s, want 100", res.AchievedRate)
+	}
+}

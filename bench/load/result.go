@@ -97,7 +97,13 @@ func (r *Recorder) Result() Result {
 		Latencies: map[string]Percentiles{}, Histograms: map[string][]Bucket{},
 		SchedulerLag: r.lag.Summary(),
 	}
-	span := max(r.lastAccepted.Sub(r.start), r.profile.Duration()).Seconds()
+	// Over the schedule, or, when it was cut short before its last
+	// arrival, over the time it ran.
+	sched := r.profile.Duration()
+	if r.requests < r.profile.Total() {
+		sched = min(sched, now.Sub(r.start))
+	}
+	span := max(r.lastAccepted.Sub(r.start), sched).Seconds()
 	if span > 0 {
 		res.AchievedRate = float64(r.settled[Accepted]) / span
 	}

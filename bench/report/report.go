@@ -135,7 +135,10 @@ func WriteTable(w io.Writer, rep *bench.Report) error {
 	}
 	fmt.Fprintf(tw, "\nmachine\t%s\n", rep.Machine)
 	verdict := "PASS"
-	if !rep.Passed {
+	switch {
+	case rep.Interrupted:
+		verdict = "INTERRUPTED " + rep.Interruption()
+	case !rep.Passed:
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(tw, "result\t%s\n", verdict)

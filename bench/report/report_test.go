@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,22 @@ func TestBaselineInEveryReport(t *testing.T) {
 	}
 	if got.Baseline.MaxRate != 16 || got.Baseline.Share != 0.25 {
 		t.Errorf("json baseline %+v", got.Baseline)
+	}
+}
+
+func TestInterruptedInTable(t *testing.T) {
+	rep := sample(t)
+	rep.Interrupted, rep.Passed = true, false
+	var b bytes.Buffer
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("INTERRUPTED after %.1fs", rep.ElapsedSeconds)
+	if rep.ElapsedSeconds == 0 || !strings.Contains(b.String(), want) {
+		t.Errorf("table of an interrupted run:\n%s", b.String())
+	}
+	rep.Steps = []bench.Step{{Target: 1000, Held: true}, {Target: 1500, Broke: []string{"x"}}}
+	if got := rep.Interruption(); got != "during the 1500/s step" {
+		t.Errorf("interruption of a find-max: %q", got)
 	}
 }

@@ -233,8 +233,9 @@ func (f *benchFlags) checkOutputs() error {
 
 // finish prints the table, writes each report atomically (one that fails
 // does not keep the others from being written) and turns a failed run into
-// errThresholds.
-func (f *benchFlags) finish(stdout io.Writer, rep *bench.Report) error {
+// errThresholds, an interrupted one into an error that exits as the
+// signal says.
+func (f *benchFlags) finish(ctx context.Context, stdout io.Writer, rep *bench.Report) error {
 	if err := report.WriteTable(stdout, rep); err != nil {
 		return err
 	}
@@ -245,7 +246,12 @@ func (f *benchFlags) finish(stdout io.Writer, rep *bench.Report) error {
 			errs = append(errs, fmt.Errorf("--%s %s: %w", r.flag, r.path, err))
 		}
 	}
-	if !rep.Passed {
+	switch {
+	case rep.Interrupted:
+		// What ran is reported; the exit says it was cut short.
+		errs = append(errs, &interruptedError{when: rep.Interruption(),
+			cause: context.Cause(ctx)})
+	case !rep.Passed:
 		errs = append(errs, errThresholds)
 	}
 	return errors.Join(errs...)
@@ -485,7 +491,7 @@ func runBenchVend(ctx context.Context, c vendBenchConfig, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	return c.finish(stdout, rep)
+	return c.finish(ctx, stdout, rep)
 }
 
 // brokerBenchConfig holds the flags of `fleet bench broker`.
@@ -563,5 +569,5 @@ func runBenchBroker(ctx context.Context, c brokerBenchConfig, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	return c.finish(stdout, rep)
+	return c.finish(ctx, stdout, rep)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,7 +212,7 @@ func TestBenchWritesTheReportsItCan(t *testing.T) {
 	bad := filepath.Join(dir, "gone", "x.json")
 	f := benchFlags{JSON: bad, CSV: filepath.Join(dir, "good.csv"),
 		HTML: filepath.Join(dir, "good.html")}
-	err := f.finish(io.Discard, smallReport(t))
+	err := f.finish(context.Background(), io.Discard, smallReport(t))
 	if err == nil || !strings.Contains(err.Error(), "--json "+bad) {
 		t.Errorf("error %v, want one naming --json %s", err, bad)
 	}
@@ -347,5 +348,51 @@ func TestBenchRefusesFlagValuesItCannotRun(t *testing.T) {
 				t.Errorf("bench %v ran before refusing:\n%s", tt.args, out)
 			}
 		})
+	}
+}
+
+// interruptOnBenchProgress sends the bench a SIGINT, as its context's
+// cause, at the first progress line.
+type interruptOnBenchProgress struct{ interruptOnProgress }
+
+func (w *interruptOnBenchProgress) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte(" in flight ")) {
+		w.cancel(signalError{sig: syscall.SIGINT})
+	}
+	return w.buf.Write(p)
+}
+
+func TestInterruptedBenchReportsWhatRan(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vend.json")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var out bytes.Buffer
+	errOut := &interruptOnBenchProgress{interruptOnProgress{cancel: cancel}}
+	code := run(ctx, []string{"bench", "vend", "--meters", "10", "--rate", "50", "--duration",
+		"1m", "--json", path}, &out, errOut)
+	if code != 130 {
+		t.Errorf("exit code %d, want 130; stderr:\n%s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "INTERRUPTED after") {
+		t.Errorf("table does not say the bench was interrupted:\n%s", out.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no report of the interrupted bench: %v", err)
+	}
+	var rep struct {
+		Interrupted  bool    `json:"interrupted"`
+		Passed       bool    `json:"passed"`
+		AchievedRate float64 `json:"achieved_rate"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	// Rated over the seconds it ran, not over the minute it was to run.
+	if !rep.Interrupted || rep.Passed || rep.AchievedRate < 25 {
+		t.Errorf("report %+v, want interrupted, not passed, near 50/s", rep)
 	}
 }
