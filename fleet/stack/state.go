@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/stsfleet/stsfleet/protocol/sts"
 	"github.com/stsfleet/stsfleet/vending"
 )
 
@@ -115,6 +117,13 @@ func (s *Stack) generateFleet(fc vending.FleetConfig) (*vending.Fleet, error) {
 	keysPath := filepath.Join(dir, vending.KeyStoreFile)
 	keys, err := vending.LoadKeyStore(keysPath)
 	if errors.Is(err, fs.ErrNotExist) {
+		// Meters saved without the key store their decoder keys came
+		// from cannot take the tokens of a new one.
+		if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); hasMeterState(files) {
+			return nil, fmt.Errorf("state %s: holds meters' state but no %s, their vending "+
+				"keys (a state directory of an older version): use another state directory",
+				dir, vending.KeyStoreFile)
+		}
 		gen, err := vending.NewFleet(fc)
 		if err != nil {
 			return nil, err
@@ -140,6 +149,18 @@ func (s *Stack) generateFleet(fc vending.FleetConfig) (*vending.Fleet, error) {
 		return nil, fmt.Errorf("state %s: %w", dir, err)
 	}
 	return &vending.Fleet{Definition: def, Keys: keys, Injection: inj}, nil
+}
+
+// hasMeterState reports whether any of files is a meter's saved state,
+// named by its DRN.
+func hasMeterState(files []string) bool {
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		if sts.ValidateDRN(name) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // sameDefinition generates the definition of fc and checks that it is the

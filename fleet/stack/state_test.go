@@ -108,3 +108,30 @@ func TestResumeTime(t *testing.T) {
 		t.Errorf("malformed clock file: %v, want an error naming it", err)
 	}
 }
+
+// TestStateWithoutKeyStoreRefused checks that a state directory holding
+// meters' state but no vending key store, as an older version left it,
+// is refused rather than given new keys the meters cannot decrypt with.
+func TestStateWithoutKeyStoreRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "47000000019.json"), []byte("{}"),
+		0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Stack{cfg: Config{Fleet: fleet.Config{StateDir: dir}}}
+	_, err := s.generateFleet(vending.FleetConfig{Meters: 3, Seed: 7})
+	if err == nil || !strings.Contains(err.Error(), vending.KeyStoreFile) ||
+		!strings.Contains(err.Error(), dir) {
+		t.Errorf("got %v, want a refusal naming %s and %s", err, dir, vending.KeyStoreFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, vending.KeyStoreFile)); err == nil {
+		t.Error("a key store was written into the old state directory")
+	}
+	// Other JSON files, such as the clock, are not meters' state.
+	clean := t.TempDir()
+	os.WriteFile(filepath.Join(clean, StateClock), []byte("{}"), 0o600)
+	s = &Stack{cfg: Config{Fleet: fleet.Config{StateDir: clean}}}
+	if _, err := s.generateFleet(vending.FleetConfig{Meters: 3, Seed: 7}); err != nil {
+		t.Errorf("a state directory with only a clock file: %v", err)
+	}
+}
