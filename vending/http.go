@@ -57,7 +57,7 @@ func (s *Service) Handler() http.Handler {
 	route("POST /v1/fleet", s.handleRegisterFleet)
 	route("GET /v1/fleet", s.handleFleet)
 	route("GET /v1/summary", s.handleSummary)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	fallback := func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r); allow != "" {
 			w.Header().Set("Allow", allow)
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: r.Method + " " +
@@ -66,18 +66,29 @@ func (s *Service) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint: " + r.Method +
 			" " + r.URL.Path})
-	})
+	}
+	// Under /v1 even a wrong route or method needs the token first: the
+	// API's shape is for its clients.
+	mux.Handle(catchAllV1, s.authenticate(fallback))
+	mux.HandleFunc(catchAll, fallback)
 	return mux
 }
 
+// The patterns of the routes that answer 404 and 405.
+const (
+	catchAll   = "/"
+	catchAllV1 = "/v1/"
+)
+
 // allowed lists the methods that mux routes for r's path other than to
-// its catch-all, as an Allow header has them; empty when there are none.
+// a catch-all, as an Allow header has them; empty when there are none.
 func allowed(mux *http.ServeMux, r *http.Request) string {
 	var methods []string
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+		_, pattern := mux.Handler(probe)
+		if pattern != catchAll && pattern != catchAllV1 && pattern != "" {
 			methods = append(methods, m)
 		}
 	}

@@ -301,3 +301,24 @@ func TestHTTPWrongBodyTypeInJSONTerms(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPUnknownRoutesNeedTheTokenUnderV1(t *testing.T) {
+	e := newEnv(t, 1, nil)
+	a := newAPI(t, e)
+	noAuth := map[string]string{"Authorization": ""}
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1/vend/batch", http.StatusUnauthorized},
+		{"GET", "/v1/nothing", http.StatusUnauthorized},
+		{"GET", "/v2/vend", http.StatusNotFound},
+	} {
+		if got := a.do(tc.method, tc.path, ``, noAuth, nil).StatusCode; got != tc.want {
+			t.Errorf("%s %s without a token: %d, want %d", tc.method, tc.path, got, tc.want)
+		}
+	}
+	if got := a.do("GET", "/v1/vend/batch", ``, nil, nil).StatusCode; got != 405 {
+		t.Errorf("GET /v1/vend/batch with the token: %d, want 405", got)
+	}
+}
