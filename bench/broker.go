@@ -49,6 +49,10 @@ const probeHeader = 16
 // its sequence number and intended send time.
 const MinPayload = probeHeader
 
+// MaxPayload is the largest probe the broker bench sends, in bytes: far
+// above any token message, well below what a broker refuses.
+const MaxPayload = 1 << 20
+
 // BrokerConfig configures [RunBroker]: a raw MQTT QoS 1 bench through the
 // embedded broker. Each probe is published by a vendor account to a
 // meter's token topic, and the meter publishes it back on its result

@@ -97,8 +97,15 @@ func (r *Report) interrupted(ctx context.Context) {
 }
 
 // evaluate checks the thresholds against the result and sets Passed.
+// A run that made requests and had none accepted never passes: it gets a
+// failed threshold of its own, so that the table says why.
 func (r *Report) evaluate(ths []threshold.Threshold) {
 	r.Thresholds = evalThresholds(&r.Result, ths)
+	if accepted := r.States[load.Accepted]; r.Requests > 0 && accepted == 0 {
+		r.Thresholds = append(r.Thresholds, ThresholdResult{
+			Expr: "count(" + r.Names.States[load.Accepted] + ") > 0", Want: "> 0", Got: "0",
+			Err: "nothing was accepted"})
+	}
 	r.Passed = true
 	for _, t := range r.Thresholds {
 		r.Passed = r.Passed && t.Pass

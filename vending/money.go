@@ -85,6 +85,13 @@ func parseFixed(s string, scale int, limit uint64) (uint64, error) {
 	return v, nil
 }
 
+// CheckAmount reports whether s is an amount of money a vend request
+// takes, such as "100.00", and if not, why.
+func CheckAmount(s string) error {
+	_, err := parseMoney(s)
+	return err
+}
+
 // parseMoney reads a currency amount such as "100.00" into minor units.
 func parseMoney(s string) (int64, error) {
 	v, err := parseFixed(s, moneyScale, maxMoney)

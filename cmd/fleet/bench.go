@@ -110,6 +110,8 @@ func (f *benchFlags) register(fs *pflag.FlagSet, threshold string) {
 // default further down refuses a zero given on the command line.
 func (f *benchFlags) validate() error {
 	switch {
+	case f.FindMax && f.Stages != "":
+		return errors.New("--find-max runs steps of constant rate: give --rate, not --stages")
 	case f.Stages == "" && f.Rate <= 0:
 		return fmt.Errorf("--rate %g: want more than 0", f.Rate)
 	case f.Rate < 0:
@@ -430,6 +432,8 @@ func (c *vendBenchConfig) validate() error {
 	switch {
 	case c.Meters < 1:
 		return fmt.Errorf("--meters %d: want at least 1", c.Meters)
+	case c.Vendor == "" && vending.CheckAmount(c.Amount) != nil:
+		return fmt.Errorf("--amount %q: %v", c.Amount, vending.CheckAmount(c.Amount))
 	case c.API != bench.APIHTTP && c.API != bench.APIDirect:
 		return fmt.Errorf("--api %q: want %s or %s", c.API, bench.APIHTTP, bench.APIDirect)
 	case c.HTTPConns < 1:
@@ -533,8 +537,9 @@ func (c *brokerBenchConfig) validate() error {
 		return fmt.Errorf("--clients %d: want at least 1", c.Clients)
 	case c.Vendors < 1:
 		return fmt.Errorf("--vendors %d: want at least 1", c.Vendors)
-	case c.Payload < bench.MinPayload:
-		return fmt.Errorf("--payload %d: want at least %d bytes", c.Payload, bench.MinPayload)
+	case c.Payload < bench.MinPayload || c.Payload > bench.MaxPayload:
+		return fmt.Errorf("--payload %d: want %d to %d bytes", c.Payload, bench.MinPayload,
+			bench.MaxPayload)
 	}
 	return nil
 }

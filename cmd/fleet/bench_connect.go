@@ -75,6 +75,12 @@ func runBenchConnect(ctx context.Context, c connectBenchConfig, stdout,
 		child.cmd.Process.Pid, url, c.Meters, c.Rate)
 	res, err := bench.RunConnect(ctx, bench.ConnectConfig{Meters: c.Meters, Rate: c.Rate,
 		BrokerURL: url, FleetSecret: secret, BrokerPID: child.cmd.Process.Pid, Hold: c.Hold})
+	if err != nil && ctx.Err() != nil {
+		// A connection bench has no partial result: say it was cut
+		// short, and exit as the signal says.
+		return &interruptedError{when: "before its meters were all connected and held",
+			cause: context.Cause(ctx)}
+	}
 	if err != nil {
 		return err
 	}
