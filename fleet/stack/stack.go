@@ -317,6 +317,9 @@ func (s *Stack) startVendor(ctx context.Context) error {
 	}
 	if db == "" && dir != "" {
 		db = filepath.Join(dir, StateLedger)
+		if err := checkStateLedger(dir, db); err != nil {
+			return fmt.Errorf("vendor: %w", err)
+		}
 	}
 	if db == "" {
 		dir, err := os.MkdirTemp("", "stsfleet-vendor-")

@@ -151,6 +151,20 @@ func (s *Stack) generateFleet(fc vending.FleetConfig) (*vending.Fleet, error) {
 	return &vending.Fleet{Definition: def, Keys: keys, Injection: inj}, nil
 }
 
+// checkStateLedger refuses a state directory whose meters have saved
+// their state while the vendor's ledger at db is gone: a fresh ledger
+// would not know the credit the meters hold, nor the TIDs they have seen.
+func checkStateLedger(dir, db string) error {
+	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); hasMeterState(files) {
+		return fmt.Errorf("state %s: holds meters' state but no %s, the vendor's ledger: "+
+			"use another state directory", dir, StateLedger)
+	}
+	return nil
+}
+
 // hasMeterState reports whether any of files is a meter's saved state,
 // named by its DRN.
 func hasMeterState(files []string) bool {

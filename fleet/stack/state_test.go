@@ -135,3 +135,19 @@ func TestStateWithoutKeyStoreRefused(t *testing.T) {
 		t.Errorf("a state directory with only a clock file: %v", err)
 	}
 }
+
+func TestStateWithoutLedgerRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, StateLedger)
+	if err := checkStateLedger(dir, db); err != nil {
+		t.Errorf("an empty state directory: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "47000000019.json"), []byte("{}"), 0o600)
+	if err := checkStateLedger(dir, db); err == nil || !strings.Contains(err.Error(), StateLedger) {
+		t.Errorf("meters without the ledger: %v, want a refusal naming %s", err, StateLedger)
+	}
+	os.WriteFile(db, nil, 0o600)
+	if err := checkStateLedger(dir, db); err != nil {
+		t.Errorf("meters with the ledger: %v", err)
+	}
+}
