@@ -115,6 +115,7 @@ func findMax(ctx context.Context, c *Common, names load.Names, step stepFunc,
 	}
 	defer rep.interrupted(ctx)
 	rep.MaxRate = held
+	rep.Capped = f.Max > 0 && math.IsInf(broke, 1) && held > 0 && ctx.Err() == nil
 	if best != nil {
 		rep.Result = *best
 		rep.evaluate(c.Thresholds)

@@ -72,7 +72,7 @@ func TestFindMaxStepsUntilAThresholdBreaks(t *testing.T) {
 	if diff := cmp.Diff(want, tried); diff != "" {
 		t.Errorf("rates tried (-want +got):\n%s", diff)
 	}
-	if rep.MaxRate != 2500 || !rep.Passed {
+	if rep.MaxRate != 2500 || !rep.Passed || rep.Capped {
 		t.Errorf("max rate %g, passed %v; want 2500 and passed", rep.MaxRate, rep.Passed)
 	}
 	if rep.TargetRate != 2500 || rep.States[load.Accepted] != 2500 {
@@ -207,5 +207,23 @@ func TestFindMaxInterruptedReportsWhatRan(t *testing.T) {
 	if last := rep.Steps[len(rep.Steps)-1]; last.Held || rep.MaxRate != 1500 {
 		t.Errorf("last step %+v, max rate %g; want the 2000/s step not held and 1500", last,
 			rep.MaxRate)
+	}
+}
+
+func TestFindMaxCappedSaysSo(t *testing.T) {
+	sys := &fakeSystem{capacity: 1e6, latency: time.Millisecond,
+		clock: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	c := Common{Profile: load.Constant(1000, time.Second),
+		FindMax: &FindMax{Step: 500, Max: 2000}, now: sys.now}
+	if err := c.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := runSteps(context.Background(), &c, VendNames, sys.step,
+		func(context.Context) (Info, error) { return Info{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.MaxRate != 2000 || !rep.Capped {
+		t.Errorf("max rate %g, capped %v; want 2000 and capped", rep.MaxRate, rep.Capped)
 	}
 }

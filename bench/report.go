@@ -32,6 +32,9 @@ type Report struct {
 	Machine Machine
 	// MaxRate is the highest target rate that held, for find-max.
 	MaxRate float64
+	// Capped reports a find-max that stopped at its highest allowed rate
+	// with every step held: the top rate may be higher than MaxRate.
+	Capped bool
 	// Steps are the find-max steps in the order run.
 	Steps []Step
 	// Extra holds what a bench adds, such as the vendor's own summary.
@@ -135,6 +138,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	f = append(f, load.Field{Key: "thresholds", Value: r.Thresholds})
 	if r.Steps != nil {
 		f = append(f, load.Field{Key: "max_rate", Value: r.MaxRate},
+			load.Field{Key: "max_rate_capped", Value: r.Capped},
 			load.Field{Key: "steps", Value: r.Steps})
 	}
 	if r.Baseline != nil {

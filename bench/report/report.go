@@ -86,7 +86,11 @@ func WriteTable(w io.Writer, rep *bench.Report) error {
 	fmt.Fprintf(tw, "achieved\t%.1f %s/s (target peak %.0f/s)\n", rep.AchievedRate, unit,
 		rep.TargetRate)
 	if rep.Steps != nil {
-		fmt.Fprintf(tw, "highest rate that held\t%.0f/s\n", rep.MaxRate)
+		capped := ""
+		if rep.Capped {
+			capped = " (every step held up to --max-rate: the top may be higher)"
+		}
+		fmt.Fprintf(tw, "highest rate that held\t%.0f/s%s\n", rep.MaxRate, capped)
 	}
 	fmt.Fprintf(tw, "requests\t%d\n", rep.Requests)
 	fmt.Fprintf(tw, "%s\t%d\n", rep.Names.Issued, rep.Issued)
@@ -121,7 +125,12 @@ func WriteTable(w io.Writer, rep *bench.Report) error {
 	if b := rep.Baseline; b != nil {
 		fmt.Fprintf(tw, "\nbroker alone\t%.0f round trips/s (%v, %v clients)\n", b.MaxRate,
 			b.Config["transport"], b.Config["clients"])
-		fmt.Fprintf(tw, "pipeline share\t%.0f%% of the broker's two-leg rate\n", 100*b.Share)
+		atLeast := ""
+		if rep.Capped {
+			atLeast = "at least "
+		}
+		fmt.Fprintf(tw, "pipeline share\t%s%.0f%% of the broker's two-leg rate\n", atLeast,
+			100*b.Share)
 	}
 	if len(rep.Thresholds) > 0 {
 		fmt.Fprintf(tw, "\nthreshold\tgot\tpass\n")
