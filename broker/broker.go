@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 )
 
 // Errors callers branch on.
@@ -93,6 +95,7 @@ func New(cfg Config) (*Broker, error) {
 		accounts: s.accounts,
 		stats:    &b.counts,
 		log:      b.log,
+		refusals: ratelimit.New(10 * time.Second),
 	}
 	if err := b.server.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("new broker: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stsfleet/stsfleet/internal/ratelimit"
 	"github.com/stsfleet/stsfleet/protocol/sts"
 )
 
@@ -40,6 +41,9 @@ type hook struct {
 	accounts map[string]account
 	stats    *counters
 	log      *slog.Logger
+	// refusals rate-limits the warning of a refused vendor or analytics
+	// account, one line per account and period.
+	refusals *ratelimit.Limiter
 }
 
 // ID implements mqtt.Hook.
@@ -124,6 +128,15 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return true
 	}
 	h.stats.authFailures.Add(1)
+	if _, isAccount := h.accounts[user]; isAccount && h.refusals != nil {
+		// A service's account refused is a misconfiguration worth a
+		// line; a meter's (a fraud attempt, a brute force) is counted.
+		if ok, held := h.refusals.Allow(user); ok {
+			h.log.Warn("refused an account: wrong password", "user", user,
+				"remote", cl.Net.Remote, "suppressed", held)
+		}
+		return false
+	}
 	h.log.Debug("mqtt connect refused: credentials", "user", user)
 	return false
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/stsfleet/stsfleet/broker"
+	"github.com/stsfleet/stsfleet/internal/logtest"
 	"github.com/stsfleet/stsfleet/mqttc"
 )
 
@@ -63,5 +65,25 @@ func TestMetricsRegisterTwice(t *testing.T) {
 	_, err := broker.New(broker.Config{FleetSecret: fleetSecret, Registerer: reg})
 	if err == nil {
 		t.Fatal("a second broker registered on the same registry")
+	}
+}
+
+func TestRefusedAccountIsLogged(t *testing.T) {
+	logs := logtest.New()
+	b := startBroker(t, func(c *broker.Config) { c.Logger = logs.Logger(slog.LevelDebug) })
+	for _, o := range []mqttc.Options{vendorOptions(b, memory, "v-1"),
+		meterOptions(b, memory, testDRN(3))} {
+		o.Password = "wrong " + vendorPassword
+		if c, err := mqttc.Connect(ctxT(t), o); err == nil {
+			c.Disconnect(0)
+			t.Fatalf("%s connected with a wrong password", o.Username)
+		}
+	}
+	warns := logs.Lines("level=WARN", "refused an account")
+	if len(warns) != 1 || !strings.Contains(warns[0], "user="+broker.DefaultVendorUsername) {
+		t.Errorf("warnings %q, want one naming the vendor account", warns)
+	}
+	if strings.Contains(logs.String(), vendorPassword) {
+		t.Error("the log holds the password")
 	}
 }
