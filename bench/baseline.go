@@ -38,11 +38,8 @@ func BrokerBaseline(ctx context.Context, vend VendConfig, rep *Report) error {
 		}
 		c.Thresholds = append(c.Thresholds, th)
 	}
-	clients := vend.Meters
-	if clients == 0 {
-		clients = 1000
-	}
-	br, err := RunBroker(ctx, BrokerConfig{Common: c, Clients: clients, Split: vend.SplitLink})
+	br, err := RunBroker(ctx, BrokerConfig{Common: c, Clients: orDefault(vend.Meters, 1000),
+		Split: vend.SplitLink})
 	if err != nil {
 		return fmt.Errorf("broker baseline: %w", err)
 	}

@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -128,25 +126,9 @@ func httpBatchVendor(base, token, amount string, conns int) batchPost {
 				IdempotencyKey: p.key})
 		}
 		b, _ := json.Marshal(body)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+		data, err := postVendor(ctx, client, url, token, "", b, http.StatusOK, 4<<20)
 		if err != nil {
 			return nil, nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		if err != nil {
-			return nil, nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, nil, &httpError{status: resp.StatusCode}
 		}
 		var answer struct {
 			Results []struct {

@@ -381,26 +381,9 @@ func httpVendor(base, token, amount string, conns int) func(ctx context.Context,
 	url := base + "/v1/vend"
 	return func(ctx context.Context, drn, key string) (string, error) {
 		body, _ := json.Marshal(vending.VendRequest{Meter: drn, Amount: vending.Decimal(amount)})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		data, err := postVendor(ctx, client, url, token, key, body, http.StatusCreated, 1<<16)
 		if err != nil {
 			return "", err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		if err != nil {
-			return "", err
-		}
-		if resp.StatusCode != http.StatusCreated {
-			return "", &httpError{status: resp.StatusCode}
 		}
 		var vr struct {
 			VendID string `json:"vend_id"`
@@ -410,6 +393,37 @@ func httpVendor(base, token, amount string, conns int) func(ctx context.Context,
 		}
 		return vr.VendID, nil
 	}
+}
+
+// postVendor posts a JSON body to a vendor's API, with an idempotency key
+// when key is set, and returns the answer's body, at most limit bytes; an
+// answer other than want is an [httpError].
+func postVendor(ctx context.Context, client *http.Client, url, token, key string, body []byte,
+	want int, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, &httpError{status: resp.StatusCode}
+	}
+	return data, nil
 }
 
 // vendorClient is an HTTP client keeping at most conns connections.

@@ -45,13 +45,7 @@ func (s *Service) VendBatch(ctx context.Context, items []BatchItem) []BatchResul
 			out[i].Err = r.err
 			continue
 		}
-		var v VendResponse
-		if err := json.Unmarshal(r.body, &v); err != nil {
-			out[i].Err = fmt.Errorf("vend: stored response: %w", err)
-			continue
-		}
-		v.Replayed = r.replayed
-		out[i].Vend = &v
+		out[i].Vend, out[i].Err = storedVend(r.body, r.replayed)
 	}
 	return out
 }

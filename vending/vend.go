@@ -191,6 +191,11 @@ func (s *Service) Vend(ctx context.Context, req VendRequest, key string) (*VendR
 	if err != nil {
 		return nil, err
 	}
+	return storedVend(body, replayed)
+}
+
+// storedVend reads a vend's response as the ledger keeps it.
+func storedVend(body []byte, replayed bool) (*VendResponse, error) {
 	var resp VendResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("vend: stored response: %w", err)
