@@ -119,7 +119,7 @@ func (s *Stack) generateFleet(fc vending.FleetConfig) (*vending.Fleet, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Meters saved without the key store their decoder keys came
 		// from cannot take the tokens of a new one.
-		if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); hasMeterState(files) {
+		if hasMeterState(dir) {
 			return nil, fmt.Errorf("state %s: holds meters' state but no %s, their vending "+
 				"keys (a state directory of an older version): use another state directory",
 				dir, vending.KeyStoreFile)
@@ -158,16 +158,17 @@ func checkStateLedger(dir, db string) error {
 	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); hasMeterState(files) {
+	if hasMeterState(dir) {
 		return fmt.Errorf("state %s: holds meters' state but no %s, the vendor's ledger: "+
 			"use another state directory", dir, StateLedger)
 	}
 	return nil
 }
 
-// hasMeterState reports whether any of files is a meter's saved state,
+// hasMeterState reports whether dir holds a meter's saved state, a file
 // named by its DRN.
-func hasMeterState(files []string) bool {
+func hasMeterState(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		if sts.ValidateDRN(name) == nil {
