@@ -195,9 +195,11 @@ func TestAllInOneStateContinues(t *testing.T) {
 }
 
 // interruptOnProgress is a stderr that sends the run a SIGINT, as its
-// context's cause, at the first progress line: the run is under way.
+// context's cause, at the first line holding marker (" sim " when empty,
+// the all-in-one's progress line): the run is under way.
 type interruptOnProgress struct {
 	cancel context.CancelCauseFunc
+	marker string
 
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -206,7 +208,11 @@ type interruptOnProgress struct {
 func (w *interruptOnProgress) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if bytes.Contains(p, []byte(" sim ")) {
+	marker := w.marker
+	if marker == "" {
+		marker = " sim "
+	}
+	if bytes.Contains(p, []byte(marker)) {
 		w.cancel(signalError{sig: syscall.SIGINT})
 	}
 	return w.buf.Write(p)
